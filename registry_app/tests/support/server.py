@@ -1,0 +1,103 @@
+"""Start the real ``registry-app serve`` as a subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def registry_app_bin() -> str:
+    exe = Path(sys.executable).with_name("registry-app")
+    return str(exe) if exe.exists() else (shutil.which("registry-app") or "registry-app")
+
+
+@dataclass
+class RegistryServer:
+    """One running server. ``url`` is http(s)://127.0.0.1:PORT; ``host`` is 127.0.0.1:PORT."""
+
+    data_dir: Path
+    config_dir: Path | None = None
+    port: int = field(default_factory=free_port)
+    workers: int = 1
+    extra_env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    scheme: str = "http"
+    ca_file: Path | None = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}"
+
+    def cli(self, *args: str, input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+        """Run ``registry-app ARGS --data-dir/--config-dir`` for this server's data."""
+        cmd = [registry_app_bin(), *args, "--data-dir", str(self.data_dir)]
+        if self.config_dir:
+            cmd += ["--config-dir", str(self.config_dir)]
+        return subprocess.run(cmd, input=input, capture_output=True, check=check, timeout=120)
+
+    def create_user(self, name: str, password: str, superuser: bool = False) -> None:
+        args = ["user", "create", name, "--password-stdin", "--email", f"{name}@example.test"]
+        if superuser:
+            args.append("--superuser")
+        self.cli(*args, input=password.encode())
+
+    def start(self, timeout: float = 30.0) -> RegistryServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir.parent / f"server-{self.port}.log"
+        cmd = [registry_app_bin(), "serve", "--bind", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir),
+               "--workers", str(self.workers)]
+        if self.config_dir:
+            cmd += ["--config-dir", str(self.config_dir)]
+        env = {**os.environ, **self.extra_env}
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        verify: str | bool = str(self.ca_file) if self.ca_file else False
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"registry-app exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/health/instance", timeout=1.0, verify=verify).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"registry-app did not become healthy in {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (server and its workers), as a crash would."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
