@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
 from tests.support.server import RegistryServer
+
+if TYPE_CHECKING:
+    from tests.support.postgres import PostgresServer
 
 ADMIN = ("admin", "admin-password-for-tests")
 
@@ -20,3 +25,79 @@ def registry(tmp_path: Path) -> Iterator[RegistryServer]:
         yield server
     finally:
         server.stop()
+
+
+# --- Real PostgreSQL -------------------------------------------------------------------------------
+
+
+def missing_dependency(reason: str) -> NoReturn:
+    """Skip on a developer machine; fail in CI (CI=true), where every dependency must be installed."""
+    if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+        pytest.fail(f"{reason} (CI is set: .ci/run must install it)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL 15 cluster on a free loopback port, shared by the session (one per xdist worker)."""
+    from tests.support.postgres import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer()
+        server.start()
+    except PostgresUnavailable as exc:
+        missing_dependency(str(exc))
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_database(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh database owned by a fresh role with a random password: its DB_URI."""
+    user, password, dbname = postgres_server.create_database()
+    try:
+        yield postgres_server.uri(user, password, dbname)
+    finally:
+        postgres_server.drop_database(user, dbname)
+
+
+def _cli(server: RegistryServer, *args: str, input: bytes | None = None) -> None:
+    res = server.cli(*args, input=input, check=False)
+    if res.returncode != 0:
+        raise RuntimeError(
+            f"registry-app {' '.join(args)} exited {res.returncode}:\n"
+            f"{res.stdout.decode(errors='replace')}{res.stderr.decode(errors='replace')}"
+        )
+
+
+@pytest.fixture
+def pg_registry(tmp_path: Path, pg_database: str) -> Iterator[RegistryServer]:
+    """A server on a Quay config bundle backed by real PostgreSQL, with superuser ``admin``."""
+    import secrets
+
+    import yaml
+
+    config_dir = tmp_path / "pg-config"
+    config_dir.mkdir()
+    server = RegistryServer(data_dir=tmp_path / "pg-data", config_dir=config_dir)
+    storage = {"default": ["LocalStorage", {"storage_path": str(tmp_path / "storage")}]}
+    config = {
+        "SERVER_HOSTNAME": server.host,
+        "DB_URI": pg_database,
+        "DISTRIBUTED_STORAGE_CONFIG": storage,
+        "DISTRIBUTED_STORAGE_PREFERENCE": ["default"],
+        "SUPER_USERS": [ADMIN[0]],
+        "SECRET_KEY": secrets.token_urlsafe(48),
+    }
+    (config_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    _cli(server, "migrate")
+    server.create_user(*ADMIN, superuser=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
