@@ -1,0 +1,237 @@
+"""``registry-app``: serve | migrate | config validate | user create | repo visibility."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from registry_app.config import Config, ConfigError, embedded_default, load_bundle
+
+EXIT_CONFIG = 2
+EXIT_DB = 3
+EXIT_STORAGE = 4
+EXIT_EXISTS = 5
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"registry-app: error: {message}", file=sys.stderr)
+    return code
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    if args.config_dir:
+        return load_bundle(Path(args.config_dir), data_dir)
+    host, port = _split_bind(getattr(args, "bind", None) or "127.0.0.1:8080")
+    return embedded_default(data_dir or Path("data"), host, port)
+
+
+def _split_bind(bind: str) -> tuple[str, int]:
+    host, sep, port = bind.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError("--bind", [f"expected HOST:PORT, got {bind!r}"])
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _open(config: Config, auto_migrate: bool | None = None) -> Any:
+    from registry_app.db.engine import ensure_schema, make_engine
+    from registry_app.db.store import Store
+
+    engine = make_engine(config.db_uri, config.get("DB_CONNECTION_ARGS"))
+    ensure_schema(engine, auto_migrate=config.is_sqlite if auto_migrate is None else auto_migrate)
+    return Store(engine)
+
+
+def app_from_env() -> Any:
+    """Granian worker factory: rebuild the Config from the environment the parent set."""
+    from registry_app.http.app import create_app
+
+    config_dir = os.environ.get("REGISTRY_APP_CONFIG_DIR") or None
+    data_dir = Path(os.environ["REGISTRY_APP_DATA_DIR"])
+    if config_dir:
+        config = load_bundle(Path(config_dir), data_dir)
+    else:
+        host, port = _split_bind(os.environ["REGISTRY_APP_BIND"])
+        config = embedded_default(data_dir, host, port)
+    return create_app(config)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from granian import Granian
+    from granian.constants import Interfaces, Loops, SSLProtocols
+
+    from registry_app.db.engine import DatabaseError
+    from registry_app.storage import StorageError, make_storage
+
+    config = load_config(args)
+    for warning in config.warnings:
+        print(f"registry-app: config: {warning}", file=sys.stderr)
+    try:
+        _open(config)
+    except DatabaseError as exc:
+        return _fail(str(exc), EXIT_DB)
+    try:
+        make_storage(config).check()
+    except StorageError as exc:
+        return _fail(exc.message, EXIT_STORAGE)
+    host, port = _split_bind(args.bind)
+    os.environ["REGISTRY_APP_BIND"] = args.bind
+    os.environ["REGISTRY_APP_DATA_DIR"] = str(config.data_dir)
+    os.environ["REGISTRY_APP_CONFIG_DIR"] = str(config.config_dir) if config.config_dir else ""
+    scheme = "https" if config.tls_cert else "http"
+    print(f"registry-app: serving {scheme}://{host}:{port} (data: {config.data_dir}, "
+          f"database: {'SQLite' if config.is_sqlite else 'PostgreSQL'}, workers: {args.workers})", file=sys.stderr,
+          flush=True)
+    kwargs: dict[str, Any] = {}
+    if config.tls_cert:
+        kwargs.update(ssl_cert=config.tls_cert, ssl_key=config.tls_key, ssl_protocol_min=SSLProtocols.tls12)
+    server = Granian(
+        "registry_app.cli:app_from_env",
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=args.workers,
+        loop=Loops.uvloop,
+        factory=True,
+        log_access=False,
+        backlog=2048,
+        respawn_failed_workers=True,
+        **kwargs,
+    )
+    server.serve()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from registry_app.db.engine import DatabaseError, make_engine, migrate, redact_uri
+
+    config = load_config(args)
+    engine = make_engine(config.db_uri, config.get("DB_CONNECTION_ARGS"))
+    try:
+        before, after = migrate(engine)
+    except DatabaseError as exc:
+        return _fail(str(exc), EXIT_DB)
+    except Exception as exc:  # noqa: BLE001 - e.g. connection refused: say it in one line
+        orig = getattr(exc, "orig", exc)
+        return _fail(f"migration of {redact_uri(config.db_uri)} failed: {str(orig).strip().splitlines()[0]}", EXIT_DB)
+    if before == after:
+        print(f"database schema is up to date (revision {after})")
+    else:
+        print(f"database schema migrated from {before or 'empty'} to {after}")
+    return 0
+
+
+def cmd_config_validate(args: argparse.Namespace) -> int:
+    config = load_bundle(Path(args.config_dir), Path(args.data_dir) if args.data_dir else None)
+    for warning in config.warnings:
+        print(f"warning: {warning}")
+    print(f"{Path(args.config_dir) / 'config.yaml'}: valid")
+    return 0
+
+
+def cmd_user_create(args: argparse.Namespace) -> int:
+    from registry_app.services.auth import AuthService
+
+    config = load_config(args)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass(f"Password for {args.name}: ")
+    else:
+        return _fail("give the password on standard input with --password-stdin", EXIT_CONFIG)
+    if len(password) < 8:
+        return _fail("the password must have at least 8 characters", EXIT_CONFIG)
+    store = _open(config)
+    if store.get_user(args.name) is not None:
+        print(f"user {args.name} exists; left unchanged")
+        return EXIT_EXISTS if args.fail_if_exists else 0
+    AuthService(store, config).create_user(args.name, password, args.email, superuser=args.superuser)
+    print(f"created user {args.name}{' (superuser)' if args.superuser else ''}")
+    return 0
+
+
+def cmd_repo_visibility(args: argparse.Namespace) -> int:
+    from registry_app.services.names import split_repository
+
+    config = load_config(args)
+    store = _open(config)
+    namespace, name = split_repository(args.repository)
+    repo = store.get_repo(namespace, name)
+    if repo is None:
+        repo = store.create_repo(namespace, name, args.visibility, True)
+    store.set_visibility(repo.id, args.visibility)
+    print(f"{args.repository} is now {args.visibility}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="registry-app", description="A Quay-compatible OCI container registry.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", help="data directory (embedded default: database, blobs, secrets)")
+        p.add_argument("--config-dir", help="Quay config bundle directory (config.yaml, ssl.cert, ssl.key)")
+
+    p = sub.add_parser("serve", help="run the registry")
+    p.add_argument("--bind", default="127.0.0.1:8080", help="HOST:PORT to listen on (default 127.0.0.1:8080)")
+    p.add_argument("--workers", type=int, default=int(os.environ.get("REGISTRY_APP_WORKERS", "2")),
+                   help="worker processes (default 2)")
+    common(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("migrate", help="apply database migrations")
+    common(p)
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("config", help="config bundle tools")
+    csub = p.add_subparsers(dest="config_command", required=True)
+    v = csub.add_parser("validate", help="check a config bundle without starting")
+    v.add_argument("--config-dir", required=True)
+    v.add_argument("--data-dir")
+    v.set_defaults(func=cmd_config_validate)
+
+    p = sub.add_parser("user", help="manage users")
+    usub = p.add_subparsers(dest="user_command", required=True)
+    u = usub.add_parser("create", help="create a user (idempotent: an existing user is left unchanged)")
+    u.add_argument("name")
+    u.add_argument("--email")
+    u.add_argument("--superuser", action="store_true")
+    u.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    u.add_argument("--fail-if-exists", action="store_true", help=f"exit {EXIT_EXISTS} when the user exists")
+    common(u)
+    u.set_defaults(func=cmd_user_create)
+
+    p = sub.add_parser("repo", help="manage repositories")
+    rsub = p.add_subparsers(dest="repo_command", required=True)
+    r = rsub.add_parser("visibility", help="make a repository public or private (creating it if needed)")
+    r.add_argument("repository")
+    r.add_argument("visibility", choices=["public", "private"])
+    common(r)
+    r.set_defaults(func=cmd_repo_visibility)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from registry_app.db.engine import DatabaseError
+    from registry_app.services.errors import RegistryError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"registry-app: configuration error in {exc.source}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except DatabaseError as exc:
+        return _fail(str(exc), EXIT_DB)
+    except RegistryError as exc:
+        return _fail(exc.message, EXIT_CONFIG)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""SQLAlchemy 2 models. Shapes follow Quay's where a Quay concept exists (user/organization in one
+table, tags with lifetimes for history, manifests stored in the database)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    """A user or (``organization`` true) an organization: both own a namespace, as in Quay."""
+
+    __tablename__ = "user"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(255), unique=True)
+    email: Mapped[str | None] = mapped_column(String(255))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    organization: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    superuser: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Repository(Base):
+    __tablename__ = "repository"
+    __table_args__ = (UniqueConstraint("namespace_id", "name", name="uq_repository_namespace_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    visibility: Mapped[str] = mapped_column(String(16), default="private")
+    description: Mapped[str | None] = mapped_column(Text)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Blob(Base):
+    """A blob in storage. Content-addressed and shared by every repository that links it."""
+
+    __tablename__ = "blob"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(140), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class RepositoryBlob(Base):
+    """A blob is visible in a repository only through this link (pushed or mounted there)."""
+
+    __tablename__ = "repository_blob"
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repository.id", ondelete="CASCADE"), primary_key=True)
+    blob_id: Mapped[int] = mapped_column(ForeignKey("blob.id", ondelete="CASCADE"), primary_key=True, index=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Manifest(Base):
+    __tablename__ = "manifest"
+    __table_args__ = (
+        UniqueConstraint("repository_id", "digest", name="uq_manifest_repository_digest"),
+        Index("ix_manifest_subject", "repository_id", "subject_digest"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repository.id", ondelete="CASCADE"))
+    digest: Mapped[str] = mapped_column(String(140))
+    media_type: Mapped[str] = mapped_column(String(255))
+    artifact_type: Mapped[str | None] = mapped_column(String(255))
+    subject_digest: Mapped[str | None] = mapped_column(String(140))
+    annotations: Mapped[str | None] = mapped_column(Text)  # JSON object, for referrers
+    size: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ManifestBlob(Base):
+    """Blobs (config and layers) a manifest references: they must exist when it is pushed."""
+
+    __tablename__ = "manifest_blob"
+    manifest_id: Mapped[int] = mapped_column(ForeignKey("manifest.id", ondelete="CASCADE"), primary_key=True)
+    blob_id: Mapped[int] = mapped_column(ForeignKey("blob.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class ManifestChild(Base):
+    """Manifests an index / manifest list references."""
+
+    __tablename__ = "manifest_child"
+    manifest_id: Mapped[int] = mapped_column(ForeignKey("manifest.id", ondelete="CASCADE"), primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("manifest.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class Tag(Base):
+    """A tag and its history: a live tag has ``lifetime_end_ms`` NULL; moving or deleting a tag
+    ends its row's lifetime and (for a move) starts a new row, as Quay's tag history does."""
+
+    __tablename__ = "tag"
+    __table_args__ = (
+        Index(
+            "uq_tag_live",
+            "repository_id",
+            "name",
+            unique=True,
+            sqlite_where=text("lifetime_end_ms IS NULL"),
+            postgresql_where=text("lifetime_end_ms IS NULL"),
+        ),
+        Index("ix_tag_repository_name", "repository_id", "name", "lifetime_start_ms"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repository.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    manifest_id: Mapped[int] = mapped_column(ForeignKey("manifest.id", ondelete="CASCADE"), index=True)
+    lifetime_start_ms: Mapped[int] = mapped_column(BigInteger)
+    lifetime_end_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Upload(Base):
+    """An in-progress blob upload. ``size`` is the truth: bytes past it in storage are dropped.
+    ``hash_state`` is the running digest's saved state at ``size`` (see storage/hashing.py)."""
+
+    __tablename__ = "upload"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repository.id", ondelete="CASCADE"), index=True)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash_alg: Mapped[str] = mapped_column(String(16), default="sha256")
+    hash_state: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,401 @@
+"""The data access the services use. Plain rows in, plain dataclasses out; every method is one
+transaction. Concurrency: SQLite serialises writers (BEGIN IMMEDIATE); on PostgreSQL inserts of
+shared rows use ON CONFLICT DO NOTHING and tag changes lock the repository row (FOR UPDATE)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+
+from registry_app.db.engine import write_tx
+from registry_app.db.models import (
+    Blob,
+    Manifest,
+    ManifestBlob,
+    ManifestChild,
+    Repository,
+    RepositoryBlob,
+    Tag,
+    Upload,
+    User,
+)
+
+U = User.__table__
+R = Repository.__table__
+B = Blob.__table__
+RB = RepositoryBlob.__table__
+M = Manifest.__table__
+MB = ManifestBlob.__table__
+MC = ManifestChild.__table__
+T = Tag.__table__
+UP = Upload.__table__
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class UserRow:
+    id: int
+    username: str
+    email: str | None
+    password_hash: str | None
+    organization: bool
+    superuser: bool
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class RepoRow:
+    id: int
+    namespace_id: int
+    namespace: str
+    name: str
+    visibility: str
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def public(self) -> bool:
+        return self.visibility == "public"
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    id: int
+    repository_id: int
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    subject_digest: str | None
+    annotations: str | None
+    size: int
+    content: bytes
+
+
+@dataclass(frozen=True)
+class UploadRow:
+    id: str
+    repository_id: int
+    size: int
+    hash_alg: str
+    hash_state: bytes | None
+
+
+class MissingReferences(Exception):
+    def __init__(self, blobs: list[str], manifests: list[str]) -> None:
+        super().__init__("missing references")
+        self.blobs = blobs
+        self.manifests = manifests
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._gen_conn: sqlite3.Connection | None = None
+        self._gen_lock = threading.Lock()
+        if self.dialect == "sqlite":
+            path = engine.url.database
+            if path and path != ":memory:":
+                self._gen_conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+
+    # -- change detection for read caches ---------------------------------------------------
+    def generation(self) -> int | None:
+        """A value that changes whenever any process commits a write, or None when unknown.
+
+        SQLite's ``PRAGMA data_version`` on a connection that never writes changes exactly when
+        another connection (any process) commits; reading it is a few microseconds."""
+        if self._gen_conn is None:
+            return None
+        with self._gen_lock:
+            row = self._gen_conn.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
+    def _insert(self, table: Any) -> Any:
+        return pg_insert(table) if self.dialect == "postgresql" else sqlite_insert(table)
+
+    # -- users ---------------------------------------------------------------------------------
+    def get_user(self, username: str) -> UserRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(U).where(U.c.username == username)).first()
+        return _user(row) if row else None
+
+    def create_user(
+        self, username: str, email: str | None, password_hash: str | None, *, superuser: bool = False,
+        organization: bool = False,
+    ) -> UserRow:
+        with write_tx(self.engine) as conn:
+            uid = conn.execute(
+                U.insert().values(
+                    username=username, email=email, password_hash=password_hash, superuser=superuser,
+                    organization=organization, enabled=True, created_ms=now_ms(),
+                ).returning(U.c.id)
+            ).scalar_one()
+        return UserRow(uid, username, email, password_hash, organization, superuser, True)
+
+    def set_password(self, username: str, password_hash: str) -> None:
+        with write_tx(self.engine) as conn:
+            conn.execute(update(U).where(U.c.username == username).values(password_hash=password_hash))
+
+    def count_users(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(U).where(U.c.organization.is_(False))).scalar_one())
+
+    # -- repositories --------------------------------------------------------------------------
+    def _repo_query(self) -> Any:
+        return select(R.c.id, R.c.namespace_id, U.c.username, R.c.name, R.c.visibility).join(U, U.c.id == R.c.namespace_id)
+
+    def get_repo(self, namespace: str, name: str) -> RepoRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(self._repo_query().where(U.c.username == namespace, R.c.name == name)).first()
+        return RepoRow(*row) if row else None
+
+    def namespace_exists(self, namespace: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(U.c.id).where(U.c.username == namespace)).first() is not None
+
+    def create_repo(self, namespace: str, name: str, visibility: str, create_namespace: bool) -> RepoRow:
+        """Create (or return the existing) repository; the namespace is created as an
+        organization when allowed. Raises LookupError when the namespace is missing."""
+        with write_tx(self.engine) as conn:
+            ns = conn.execute(select(U.c.id).where(U.c.username == namespace)).first()
+            if ns is None:
+                if not create_namespace:
+                    raise LookupError(namespace)
+                conn.execute(
+                    self._insert(U).values(username=namespace, organization=True, superuser=False, enabled=True,
+                                           created_ms=now_ms()).on_conflict_do_nothing()
+                )
+                ns = conn.execute(select(U.c.id).where(U.c.username == namespace)).first()
+            assert ns is not None
+            conn.execute(
+                self._insert(R).values(namespace_id=ns[0], name=name, visibility=visibility, created_ms=now_ms())
+                .on_conflict_do_nothing()
+            )
+            row = conn.execute(self._repo_query().where(R.c.namespace_id == ns[0], R.c.name == name)).one()
+        return RepoRow(*row)
+
+    def set_visibility(self, repo_id: int, visibility: str) -> None:
+        with write_tx(self.engine) as conn:
+            conn.execute(update(R).where(R.c.id == repo_id).values(visibility=visibility))
+
+    def list_repos(self, last: str | None, limit: int | None) -> list[RepoRow]:
+        """Repositories ordered by full name, after ``last`` (a full name)."""
+        full = (U.c.username + "/" + R.c.name).label("full")
+        q = self._repo_query().add_columns(full).order_by(full)
+        if last:
+            q = q.where(full > last)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [RepoRow(*row[:5]) for row in conn.execute(q)]
+
+    # -- blobs ---------------------------------------------------------------------------------
+    def blob_in_repo(self, repo_id: int, digest: str) -> int | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(B.c.size).join(RB, RB.c.blob_id == B.c.id).where(RB.c.repository_id == repo_id, B.c.digest == digest)
+            ).first()
+        return int(row[0]) if row else None
+
+    def blob_size(self, digest: str) -> int | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(B.c.size).where(B.c.digest == digest)).first()
+        return int(row[0]) if row else None
+
+    def _ensure_blob(self, conn: Connection, digest: str, size: int) -> int:
+        conn.execute(self._insert(B).values(digest=digest, size=size, created_ms=now_ms()).on_conflict_do_nothing())
+        return int(conn.execute(select(B.c.id).where(B.c.digest == digest)).scalar_one())
+
+    def link_blob(self, repo_id: int, digest: str, size: int) -> None:
+        with write_tx(self.engine) as conn:
+            blob_id = self._ensure_blob(conn, digest, size)
+            conn.execute(
+                self._insert(RB).values(repository_id=repo_id, blob_id=blob_id, created_ms=now_ms()).on_conflict_do_nothing()
+            )
+
+    def unlink_blob(self, repo_id: int, digest: str) -> bool:
+        with write_tx(self.engine) as conn:
+            blob_id = conn.execute(select(B.c.id).where(B.c.digest == digest)).scalar()
+            if blob_id is None:
+                return False
+            res = conn.execute(delete(RB).where(RB.c.repository_id == repo_id, RB.c.blob_id == blob_id))
+            return bool(res.rowcount)
+
+    def repos_with_blob(self, digest: str, limit: int = 100) -> list[RepoRow]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                self._repo_query().join(RB, RB.c.repository_id == R.c.id).join(B, B.c.id == RB.c.blob_id)
+                .where(B.c.digest == digest).limit(limit)
+            ).all()
+        return [RepoRow(*r) for r in rows]
+
+    # -- uploads -------------------------------------------------------------------------------
+    def create_upload(self, upload_id: str, repo_id: int, hash_alg: str, hash_state: bytes | None) -> None:
+        with write_tx(self.engine) as conn:
+            t = now_ms()
+            conn.execute(UP.insert().values(id=upload_id, repository_id=repo_id, size=0, hash_alg=hash_alg,
+                                            hash_state=hash_state, created_ms=t, updated_ms=t))
+
+    def get_upload(self, upload_id: str, repo_id: int) -> UploadRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(UP.c.id, UP.c.repository_id, UP.c.size, UP.c.hash_alg, UP.c.hash_state)
+                .where(UP.c.id == upload_id, UP.c.repository_id == repo_id)
+            ).first()
+        return UploadRow(*row) if row else None
+
+    def advance_upload(self, upload_id: str, old_size: int, new_size: int, hash_state: bytes | None) -> bool:
+        """Move the upload's size from ``old_size`` to ``new_size``; False if someone else moved it."""
+        with write_tx(self.engine) as conn:
+            res = conn.execute(
+                update(UP).where(UP.c.id == upload_id, UP.c.size == old_size)
+                .values(size=new_size, hash_state=hash_state, updated_ms=now_ms())
+            )
+            return bool(res.rowcount)
+
+    def delete_upload(self, upload_id: str) -> bool:
+        with write_tx(self.engine) as conn:
+            return bool(conn.execute(delete(UP).where(UP.c.id == upload_id)).rowcount)
+
+    def stale_uploads(self, older_than_ms: int) -> list[str]:
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(UP.c.id).where(UP.c.updated_ms < older_than_ms))]
+
+    # -- manifests and tags --------------------------------------------------------------------
+    _MCOLS = (M.c.id, M.c.repository_id, M.c.digest, M.c.media_type, M.c.artifact_type, M.c.subject_digest,
+              M.c.annotations, M.c.size, M.c.content)
+
+    def resolve(self, namespace: str, name: str, reference: str, by_digest: bool) -> tuple[RepoRow, ManifestRow | None] | None:
+        """The repository and the manifest a tag or digest names, in one round trip."""
+        q = select(R.c.id, R.c.namespace_id, U.c.username, R.c.name, R.c.visibility, *self._MCOLS).select_from(
+            R.join(U, U.c.id == R.c.namespace_id)
+        )
+        if by_digest:
+            q = q.outerjoin(M, and_(M.c.repository_id == R.c.id, M.c.digest == reference))
+        else:
+            q = q.outerjoin(T, and_(T.c.repository_id == R.c.id, T.c.name == reference, T.c.lifetime_end_ms.is_(None)))
+            q = q.outerjoin(M, M.c.id == T.c.manifest_id)
+        q = q.where(U.c.username == namespace, R.c.name == name)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        if row is None:
+            return None
+        repo = RepoRow(*row[:5])
+        manifest = ManifestRow(*row[5:]) if row[5] is not None else None
+        return repo, manifest
+
+    def put_manifest(
+        self, repo_id: int, digest: str, media_type: str, artifact_type: str | None, subject: str | None,
+        annotations: dict[str, str] | None, content: bytes, blob_digests: Sequence[str],
+        child_digests: Sequence[str], tags: Iterable[str],
+    ) -> None:
+        """Store a manifest (idempotent) and point ``tags`` at it. Raises MissingReferences."""
+        with write_tx(self.engine) as conn:
+            if self.dialect == "postgresql":
+                conn.execute(select(R.c.id).where(R.c.id == repo_id).with_for_update())
+            blob_ids: dict[str, int] = {}
+            if blob_digests:
+                wanted = sorted(set(blob_digests))
+                rows = conn.execute(
+                    select(B.c.digest, B.c.id).join(RB, RB.c.blob_id == B.c.id)
+                    .where(RB.c.repository_id == repo_id, B.c.digest.in_(wanted))
+                ).all()
+                blob_ids = {r[0]: r[1] for r in rows}
+            child_ids: dict[str, int] = {}
+            if child_digests:
+                wanted = sorted(set(child_digests))
+                rows = conn.execute(
+                    select(M.c.digest, M.c.id).where(M.c.repository_id == repo_id, M.c.digest.in_(wanted))
+                ).all()
+                child_ids = {r[0]: r[1] for r in rows}
+            missing_blobs = [d for d in dict.fromkeys(blob_digests) if d not in blob_ids]
+            missing_children = [d for d in dict.fromkeys(child_digests) if d not in child_ids]
+            if missing_blobs or missing_children:
+                raise MissingReferences(missing_blobs, missing_children)
+            existing = conn.execute(select(M.c.id).where(M.c.repository_id == repo_id, M.c.digest == digest)).scalar()
+            if existing is None:
+                existing = conn.execute(
+                    M.insert().values(
+                        repository_id=repo_id, digest=digest, media_type=media_type, artifact_type=artifact_type,
+                        subject_digest=subject, annotations=json.dumps(annotations) if annotations else None,
+                        size=len(content), content=content, created_ms=now_ms(),
+                    ).returning(M.c.id)
+                ).scalar_one()
+                if blob_ids:
+                    conn.execute(MB.insert(), [{"manifest_id": existing, "blob_id": b} for b in set(blob_ids.values())])
+                if child_ids:
+                    conn.execute(MC.insert(), [{"manifest_id": existing, "child_id": c} for c in set(child_ids.values())])
+            for tag in tags:
+                self._move_tag(conn, repo_id, tag, existing)
+
+    def _move_tag(self, conn: Connection, repo_id: int, tag: str, manifest_id: int) -> None:
+        live = conn.execute(
+            select(T.c.id, T.c.manifest_id).where(T.c.repository_id == repo_id, T.c.name == tag, T.c.lifetime_end_ms.is_(None))
+        ).first()
+        if live is not None and live[1] == manifest_id:
+            return
+        t = now_ms()
+        if live is not None:
+            conn.execute(update(T).where(T.c.id == live[0]).values(lifetime_end_ms=t))
+        conn.execute(T.insert().values(repository_id=repo_id, name=tag, manifest_id=manifest_id, lifetime_start_ms=t))
+
+    def delete_manifest(self, repo_id: int, digest: str) -> bool:
+        """Delete a manifest by digest with every tag (live or in history) that points at it."""
+        with write_tx(self.engine) as conn:
+            mid = conn.execute(select(M.c.id).where(M.c.repository_id == repo_id, M.c.digest == digest)).scalar()
+            if mid is None:
+                return False
+            conn.execute(delete(T).where(T.c.manifest_id == mid))
+            conn.execute(delete(MC).where((MC.c.manifest_id == mid) | (MC.c.child_id == mid)))
+            conn.execute(delete(MB).where(MB.c.manifest_id == mid))
+            conn.execute(delete(M).where(M.c.id == mid))
+            return True
+
+    def delete_tag(self, repo_id: int, tag: str) -> bool:
+        """End a tag's lifetime (it stays in the history)."""
+        with write_tx(self.engine) as conn:
+            res = conn.execute(
+                update(T).where(T.c.repository_id == repo_id, T.c.name == tag, T.c.lifetime_end_ms.is_(None))
+                .values(lifetime_end_ms=now_ms())
+            )
+            return bool(res.rowcount)
+
+    def list_tags(self, repo_id: int, last: str | None, limit: int | None) -> list[str]:
+        q = select(T.c.name).where(T.c.repository_id == repo_id, T.c.lifetime_end_ms.is_(None)).order_by(T.c.name)
+        if last:
+            q = q.where(T.c.name > last)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(q)]
+
+    def referrers(self, repo_id: int, subject: str) -> list[ManifestRow]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(*self._MCOLS).where(M.c.repository_id == repo_id, M.c.subject_digest == subject).order_by(M.c.id)
+            ).all()
+        return [ManifestRow(*r) for r in rows]
+
+
+def _user(row: Any) -> UserRow:
+    m = row._mapping
+    return UserRow(m["id"], m["username"], m["email"], m["password_hash"], bool(m["organization"]),
+                   bool(m["superuser"]), bool(m["enabled"]))
+
+
+__all__ = ["IntegrityError", "ManifestRow", "MissingReferences", "RepoRow", "Store", "UploadRow", "UserRow"]

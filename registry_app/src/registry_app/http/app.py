@@ -1,0 +1,135 @@
+"""The ASGI application: routes /v2 and /health, maps domain errors to responses, logs access."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import traceback
+from typing import Any
+
+from registry_app.http.base import (
+    Blocking,
+    ClientDisconnected,
+    Receive,
+    Request,
+    Response,
+    Scope,
+    Send,
+    error_body,
+    json_response,
+    send_response,
+)
+from registry_app.http.v2 import API_VERSION, V2
+from registry_app.services.errors import NotFound, RegistryError
+from registry_app.services.registry import RegistryService
+
+log = logging.getLogger("registry_app")
+
+
+class HealthChecks:
+    def __init__(self, registry: RegistryService) -> None:
+        self.registry = registry
+
+    def run(self) -> dict[str, bool]:
+        services = {"database": True, "disk_space": True, "auth": True}
+        try:
+            self.registry.store.count_users()
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            log.warning("health: database check failed: %s", str(exc).splitlines()[0] if str(exc) else exc)
+            services["database"] = False
+        try:
+            self.registry.storage.check()
+        except Exception as exc:  # noqa: BLE001
+            log.warning("health: storage check failed: %s", exc)
+            services["disk_space"] = False
+        return services
+
+
+class RegistryApp:
+    def __init__(self, registry: RegistryService, v2: V2, blocking: Blocking, health: HealthChecks) -> None:
+        self.registry = registry
+        self.v2 = v2
+        self.blocking = blocking
+        self.health = health
+        self.out = sys.stderr
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.http(scope, receive, send)
+        elif kind == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    self.blocking.pool.shutdown(wait=False, cancel_futures=True)
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter()
+        req = Request(scope, receive)
+        head = req.method == "HEAD"
+        try:
+            resp = await self.route(req)
+        except ClientDisconnected:
+            self.access_log(req, 499, start)
+            return
+        except RegistryError as exc:
+            resp = self.error(req, exc)
+        except Exception:  # noqa: BLE001 - logged here; the client gets a clean 500
+            self.out.write(f"ERROR unhandled exception for {req.method} {req.path}\n{traceback.format_exc()}")
+            resp = Response(500, error_body(RegistryError("internal server error; see the server log")),
+                            [(b"content-type", b"application/json")])
+        if req.path.startswith("/v2"):
+            resp.headers.append(API_VERSION)
+        await send_response(send, resp, head)
+        self.access_log(req, resp.status, start)
+
+    def access_log(self, req: Request, status: int, start: float) -> None:
+        ms = (time.perf_counter() - start) * 1000
+        self.out.write(f'{req.client_ip} "{req.method} {req.path}" {status} {ms:.1f}ms\n')
+
+    def error(self, req: Request, exc: RegistryError) -> Response:
+        headers = [(b"content-type", b"application/json")]
+        if exc.status == 401:
+            headers += self.v2.challenge(req, exc)
+        exc.headers.pop("x-scope", None)
+        headers += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
+        if exc.status >= 500:
+            self.out.write(f"ERROR {req.method} {req.path}: {exc.message}\n")
+        return Response(exc.status, error_body(exc), headers)
+
+    async def route(self, req: Request) -> Response:
+        path = req.path
+        if path.startswith("/v2"):
+            return await self.v2.handle(req)
+        if path in ("/health/instance", "/health/endtoend", "/health"):
+            services = await self.blocking(self.health.run)
+            ok = all(services.values())
+            status = 200 if ok else 503
+            return json_response(status, {"data": {"services": services}, "status_code": status})
+        if path == "/":
+            return json_response(200, {"registry": "registry_app", "api": "/v2/"})
+        raise NotFound(f"no such endpoint: {req.method} {path}")
+
+
+def create_app(config: Any) -> RegistryApp:
+    """Wire the whole application from a validated Config. The only place that does."""
+    from registry_app.db.engine import ensure_schema, make_engine
+    from registry_app.db.store import Store
+    from registry_app.services.auth import AuthService
+    from registry_app.storage import make_storage
+
+    engine = make_engine(config.db_uri, config.get("DB_CONNECTION_ARGS"))
+    ensure_schema(engine, auto_migrate=config.is_sqlite)
+    store = Store(engine)
+    storage = make_storage(config)
+    storage.check()
+    auth = AuthService(store, config)
+    registry = RegistryService(store, storage, auth, config)
+    blocking = Blocking()
+    v2 = V2(registry, auth, blocking, config)
+    return RegistryApp(registry, v2, blocking, HealthChecks(registry))

@@ -1,0 +1,460 @@
+"""/v2: the OCI distribution API and the Docker token endpoint (/v2/auth)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import re
+import time
+from typing import Any
+from urllib.parse import quote
+
+from registry_app.http.base import Blocking, ClientDisconnected, Request, Response, json_response
+from registry_app.services import manifests as mf
+from registry_app.services.auth import ANONYMOUS, AuthService, Identity, Scope
+from registry_app.services.errors import (
+    BlobUploadInvalid,
+    Denied,
+    ManifestTooLarge,
+    ManifestUnknown,
+    NameInvalid,
+    NotFound,
+    PaginationInvalid,
+    RangeInvalid,
+    RegistryError,
+    SizeInvalid,
+    Unauthorized,
+)
+from registry_app.services.names import check_digest, is_digest
+from registry_app.services.registry import Access, AppendSession, RegistryService
+from registry_app.storage.base import LocalFile, Redirect
+from registry_app.storage.hashing import new_hasher
+
+API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
+WRITE_BUFFER = 4 * 1024 * 1024
+ROUTE = re.compile(
+    r"^/v2/(?P<name>.+?)/(?:"
+    r"(?P<uploads>blobs/uploads/(?P<uuid>[^/]*))|"
+    r"blobs/(?P<blob>[^/]+)|"
+    r"manifests/(?P<ref>[^/]+)|"
+    r"(?P<tags>tags/list)|"
+    r"referrers/(?P<subject>[^/]+)"
+    r")$"
+)
+CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+
+
+def _h(name: str, value: str | int) -> tuple[bytes, bytes]:
+    return name.lower().encode("latin-1"), str(value).encode("latin-1")
+
+
+class V2:
+    def __init__(self, registry: RegistryService, auth: AuthService, blocking: Blocking, config: Any) -> None:
+        self.registry = registry
+        self.auth = auth
+        self.blocking = blocking
+        self.config = config
+        self.embedded = config.config_dir is None
+        scheme = "https" if config.tls_cert else config.get("PREFERRED_URL_SCHEME", "http")
+        self.scheme = scheme
+        self.max_manifest = registry.max_manifest
+
+    # -- authentication ------------------------------------------------------------------------
+    def realm(self, req: Request) -> tuple[str, str]:
+        host = req.headers.get("host") if self.embedded else None
+        host = host or self.config["SERVER_HOSTNAME"]
+        return f"{self.scheme}://{host}/v2/auth", self.config["SERVER_HOSTNAME"] if not self.embedded else host
+
+    def challenge(self, req: Request, exc: RegistryError) -> list[tuple[bytes, bytes]]:
+        realm, service = self.realm(req)
+        value = f'Bearer realm="{realm}",service="{service}"'
+        scope = exc.headers.pop("x-scope", None)
+        if scope:
+            value += f',scope="{scope}"'
+            if req.headers.get("authorization", "").lower().startswith("bearer "):
+                value += ',error="insufficient_scope"'
+        return [_h("WWW-Authenticate", value)]
+
+    async def identify(self, req: Request) -> Identity:
+        header = req.headers.get("authorization")
+        if not header:
+            return ANONYMOUS
+        kind, _, cred = header.partition(" ")
+        kind = kind.lower()
+        if kind == "bearer":
+            return self.auth.verify_token(cred.strip())
+        if kind == "basic":
+            username, password = _basic(cred)
+            return await self.blocking(self.auth.verify_password, username, password)  # type: ignore[no-any-return]
+        raise Unauthorized(f"unsupported authorization scheme {kind!r}")
+
+    async def token(self, req: Request) -> Response:
+        """GET /v2/auth?service=...&scope=...: a JWT granting what the caller may do."""
+        header = req.headers.get("authorization", "")
+        ident = ANONYMOUS
+        if header.lower().startswith("basic "):
+            username, password = _basic(header[6:])
+            ident = await self.blocking(self.auth.verify_password, username, password)
+        elif header:
+            raise Unauthorized("the token endpoint takes Basic credentials")
+        account = req.q("account")
+        if account and ident.username and account != ident.username:
+            raise Unauthorized("account does not match the credentials")
+        grants = []
+        for text in req.query.get("scope", []):
+            for one in text.split(" "):
+                scope = Scope.parse(one)
+                if scope is None:
+                    continue
+                if scope.type == "repository":
+                    granted = await self.blocking(self._grant, ident, scope)
+                    grants.append(Scope("repository", scope.name, granted))
+                elif scope.type == "registry" and scope.name == "catalog":
+                    grants.append(Scope("registry", "catalog", ("*",) if not ident.anonymous else ()))
+        token, lifetime = self.auth.issue_token(ident, grants, req.q("service"))
+        issued = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return json_response(200, {"token": token, "access_token": token, "expires_in": lifetime, "issued_at": issued})
+
+    def _grant(self, ident: Identity, scope: Scope) -> tuple[str, ...]:
+        from registry_app.services.names import split_repository
+
+        try:
+            namespace, repo_name = split_repository(scope.name)
+        except NameInvalid:
+            return ()
+        repo = self.registry.store.get_repo(namespace, repo_name)
+        ns_exists = repo is not None or self.registry.store.namespace_exists(namespace)
+        return self.auth.allowed_actions(ident, namespace, repo, ns_exists, scope.actions)
+
+    # -- routing -------------------------------------------------------------------------------
+    async def handle(self, req: Request) -> Response:
+        path = req.path
+        if path == "/v2/" or path == "/v2":
+            ident = await self.identify(req)
+            if ident.anonymous and not self.auth.anonymous_push:
+                raise Unauthorized("authentication required")
+            return json_response(200, {})
+        if path == "/v2/auth":
+            return await self.token(req)
+        if path == "/v2/_catalog":
+            return await self.catalog(req)
+        m = ROUTE.match(path)
+        if m is None:
+            raise NotFound(f"no such endpoint: {req.method} {path}")
+        name = m.group("name")
+        if "%" in name:
+            raise NameInvalid(f"invalid repository name {name!r}: percent-encoded characters are not allowed",
+                              {"name": name})
+        method = req.method
+        if m.group("ref") is not None:
+            ref = m.group("ref")
+            if method in ("GET", "HEAD"):
+                return await self.get_manifest(req, name, ref)
+            if method == "PUT":
+                return await self.put_manifest(req, name, ref)
+            if method == "DELETE":
+                return await self.delete_manifest(req, name, ref)
+        elif m.group("blob") is not None:
+            digest = m.group("blob")
+            if method in ("GET", "HEAD"):
+                return await self.get_blob(req, name, digest)
+            if method == "DELETE":
+                acc = await self.access(req, name, "delete")
+                await self.blocking(self.registry.delete_blob, acc, digest)
+                return Response(202, headers=[_h("Docker-Content-Digest", digest)])
+        elif m.group("uploads") is not None:
+            upload_id = m.group("uuid")
+            if method == "POST" and not upload_id:
+                return await self.start_upload(req, name)
+            if upload_id:
+                if method == "GET":
+                    return await self.upload_status(req, name, upload_id)
+                if method == "PATCH":
+                    return await self.patch_upload(req, name, upload_id)
+                if method == "PUT":
+                    return await self.put_upload(req, name, upload_id)
+                if method == "DELETE":
+                    acc = await self.access(req, name, "push")
+                    await self.blocking(self.registry.cancel_upload, acc, upload_id)
+                    return Response(204)
+        elif m.group("tags") is not None and method in ("GET", "HEAD"):
+            return await self.tags(req, name)
+        elif m.group("subject") is not None and method in ("GET", "HEAD"):
+            return await self.referrers(req, name, m.group("subject"))
+        else:
+            raise NotFound(f"no such endpoint: {req.method} {path}")
+        raise MethodNotAllowed()
+
+    async def access(self, req: Request, name: str, action: str, create: bool = False) -> Access:
+        ident = await self.identify(req)
+        return await self.blocking(self.registry.access, ident, name, action, create)  # type: ignore[no-any-return]
+
+    # -- manifests -----------------------------------------------------------------------------
+    async def get_manifest(self, req: Request, name: str, ref: str) -> Response:
+        ident = await self.identify(req)
+        resolved = self.registry.resolve_manifest_cached(name, ref)
+        if resolved is None:
+            resolved = await self.blocking(self.registry.resolve_manifest, name, ref)
+        namespace, repo_name, repo, manifest = resolved
+        self.registry.check_access(ident, name, namespace, repo_name, repo, "pull")
+        if manifest is None:
+            raise ManifestUnknown("manifest unknown to registry", {"name": name, "reference": ref})
+        accept = _accept_list(req.headers.get("accept"))
+        if not mf.accepts(accept, manifest.media_type):
+            raise ManifestUnknown(
+                f"the manifest is {manifest.media_type}, which is not in the request's Accept header",
+                {"mediaType": manifest.media_type, "accept": accept},
+            )
+        headers = [
+            (b"content-type", manifest.media_type.encode()),
+            (b"docker-content-digest", manifest.digest.encode()),
+            (b"etag", f'"{manifest.digest}"'.encode()),
+        ]
+        return Response(200, manifest.content, headers)
+
+    async def put_manifest(self, req: Request, name: str, ref: str) -> Response:
+        acc = await self.access(req, name, "push", create=True)
+        length = req.content_length()
+        if length is not None and length > self.max_manifest:
+            raise ManifestTooLarge(f"manifest is {length} bytes; the limit is {self.max_manifest}")
+        try:
+            body = await req.body(self.max_manifest)
+        except OverflowError:
+            raise ManifestTooLarge(f"manifest is larger than the limit of {self.max_manifest} bytes") from None
+        extra_tags = req.query.get("tag", []) if is_digest(ref) else []
+        digest, subject = await self.blocking(
+            self.registry.put_manifest, acc, ref, body, req.headers.get("content-type"), extra_tags
+        )
+        headers = [_h("Location", f"/v2/{name}/manifests/{digest}"), _h("Docker-Content-Digest", digest)]
+        if subject:
+            headers.append(_h("OCI-Subject", subject))
+        return Response(201, b"", headers)
+
+    async def delete_manifest(self, req: Request, name: str, ref: str) -> Response:
+        acc = await self.access(req, name, "delete")
+        await self.blocking(self.registry.delete_manifest, acc, ref)
+        return Response(202)
+
+    async def tags(self, req: Request, name: str) -> Response:
+        acc = await self.access(req, name, "pull")
+        n = _int_param(req.q("n"), "n")
+        last = req.q("last")
+        tags, more = await self.blocking(self.registry.list_tags, acc, n, last)
+        headers = []
+        if more and tags:
+            headers.append(_h("Link", f'</v2/{name}/tags/list?n={n}&last={quote(tags[-1])}>; rel="next"'))
+        return json_response(200, {"name": name, "tags": tags}, headers)
+
+    async def referrers(self, req: Request, name: str, subject: str) -> Response:
+        acc = await self.access(req, name, "pull")
+        artifact_type = req.q("artifactType")
+        body = await self.blocking(self.registry.referrers, acc, subject, artifact_type)
+        headers = [(b"content-type", mf.OCI_INDEX.encode())]
+        if artifact_type:
+            headers.append(_h("OCI-Filters-Applied", "artifactType"))
+        return Response(200, body, headers)
+
+    async def catalog(self, req: Request) -> Response:
+        ident = await self.identify(req)
+        n = _int_param(req.q("n"), "n")
+        repos, more = await self.blocking(self.registry.catalog, ident, n, req.q("last"))
+        headers = []
+        if more and repos:
+            headers.append(_h("Link", f'</v2/_catalog?n={n}&last={quote(repos[-1])}>; rel="next"'))
+        return json_response(200, {"repositories": repos}, headers)
+
+    # -- blobs ---------------------------------------------------------------------------------
+    async def get_blob(self, req: Request, name: str, digest: str) -> Response:
+        acc = await self.access(req, name, "pull")
+        size, location = await self.blocking(self.registry.blob, acc, digest)
+        if isinstance(location, Redirect):
+            return Response(307, headers=[_h("Location", location.url), _h("Docker-Content-Digest", digest)])
+        assert isinstance(location, LocalFile)
+        base = [(b"content-type", b"application/octet-stream"), _h("Docker-Content-Digest", digest),
+                (b"accept-ranges", b"bytes"), _h("ETag", f'"{digest}"')]
+        rng = _parse_range(req.headers.get("range"), size)
+        if rng is None:
+            return Response(200, headers=[*base, _h("Content-Length", size)], path=location.path)
+        start, end = rng
+        length = end - start + 1
+        if req.method == "HEAD":
+            body = b""
+        else:
+            body = b"".join(await self.blocking(lambda: list(self.registry.read_blob_range(digest, start, length))))
+        return Response(206, body, [*base, _h("Content-Range", f"bytes {start}-{end}/{size}"), _h("Content-Length", length)])
+
+    def _upload_headers(self, name: str, upload_id: str, size: int) -> list[tuple[bytes, bytes]]:
+        return [
+            _h("Location", f"/v2/{name}/blobs/uploads/{upload_id}"),
+            _h("Range", f"0-{max(size - 1, 0)}"),
+            _h("Docker-Upload-UUID", upload_id),
+        ]
+
+    async def start_upload(self, req: Request, name: str) -> Response:
+        acc = await self.access(req, name, "push", create=True)
+        mount = req.q("mount")
+        if mount is not None:
+            source = req.q("from")
+            if await self.blocking(self.registry.mount, acc, mount, source):
+                return Response(201, headers=[_h("Location", f"/v2/{name}/blobs/{mount}"),
+                                              _h("Docker-Content-Digest", mount)])
+        digest = req.q("digest")
+        algorithm = check_digest(digest) if digest else "sha256"
+        upload_id = await self.blocking(self.registry.start_upload, acc, algorithm)
+        if digest is not None:  # monolithic: POST ?digest= with the whole blob as body
+            session = await self.blocking(self.registry.open_append, acc, upload_id, None)
+            await self._receive_into(req, session)
+            await self.blocking(self.registry.complete_upload, acc, upload_id, digest, session.hasher)
+            return Response(201, headers=[_h("Location", f"/v2/{name}/blobs/{digest}"), _h("Docker-Content-Digest", digest)])
+        return Response(202, headers=self._upload_headers(name, upload_id, 0))
+
+    async def upload_status(self, req: Request, name: str, upload_id: str) -> Response:
+        acc = await self.access(req, name, "push")
+        size = await self.blocking(self.registry.upload_size, acc, upload_id)
+        return Response(204, headers=self._upload_headers(name, upload_id, size))
+
+    async def patch_upload(self, req: Request, name: str, upload_id: str) -> Response:
+        acc = await self.access(req, name, "push")
+        content_range = _content_range(req.headers.get("content-range"), req.content_length())
+        session = await self.blocking(self.registry.open_append, acc, upload_id, content_range)
+        size = await self._receive_into(req, session)
+        return Response(202, headers=self._upload_headers(name, upload_id, size))
+
+    async def put_upload(self, req: Request, name: str, upload_id: str) -> Response:
+        acc = await self.access(req, name, "push")
+        digest = req.q("digest")
+        if not digest:
+            raise BlobUploadInvalid("the final PUT of an upload needs ?digest=")
+        content_range = _content_range(req.headers.get("content-range"), req.content_length())
+        session = await self.blocking(self.registry.open_append, acc, upload_id, content_range)
+        await self._receive_into(req, session)
+        await self.blocking(self.registry.complete_upload, acc, upload_id, digest, session.hasher)
+        return Response(201, headers=[_h("Location", f"/v2/{name}/blobs/{digest}"), _h("Docker-Content-Digest", digest)])
+
+    async def _receive_into(self, req: Request, session: AppendSession) -> int:
+        """Stream the request body into the upload: hashing and writing run in a worker thread
+        while the next buffer arrives. A disconnect or short body drops the partial bytes."""
+        expected = req.content_length()
+        received = 0
+        buf = bytearray()
+        pending: asyncio.Future[Any] | None = None
+        ok = False
+        try:
+            while True:
+                msg = await req.receive()
+                if msg["type"] == "http.disconnect":
+                    raise ClientDisconnected()
+                chunk = msg.get("body", b"")
+                if chunk:
+                    received += len(chunk)
+                    buf += chunk
+                more = msg.get("more_body", False)
+                if len(buf) >= WRITE_BUFFER or (not more and buf):
+                    data = bytes(buf)
+                    buf.clear()
+                    if pending is not None:
+                        await pending
+                    pending = asyncio.ensure_future(self.blocking(session.write, data))
+                if not more:
+                    break
+            if pending is not None:
+                await pending
+                pending = None
+            if expected is not None and received != expected:
+                raise SizeInvalid(f"received {received} bytes but Content-Length said {expected}; nothing was stored")
+            size = await self.blocking(self.registry.finish_append, session)
+            ok = True
+            return size  # type: ignore[no-any-return]
+        finally:
+            if not ok:
+                if pending is not None:
+                    try:
+                        await pending
+                    except Exception:  # noqa: BLE001, S110 - the original error is what matters
+                        pass
+                await self.blocking(self.registry.abort_append, session)
+
+
+class MethodNotAllowed(RegistryError):
+    code = "UNSUPPORTED"
+    status = 405
+
+    def __init__(self) -> None:
+        super().__init__("method not allowed on this endpoint")
+
+
+def _basic(cred: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(cred.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthorized("malformed Basic credentials") from None
+    username, sep, password = decoded.partition(":")
+    if not sep or not username:
+        raise Unauthorized("malformed Basic credentials")
+    return username, password
+
+
+def _accept_list(header: str | None) -> list[str]:
+    if not header:
+        return []
+    return [part.split(";", 1)[0].strip().lower() for part in header.split(",") if part.strip()]
+
+
+def _int_param(value: str | None, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise PaginationInvalid(f"query parameter {name} must be an integer") from None
+    if n < 0:
+        raise PaginationInvalid(f"query parameter {name} must not be negative")
+    return n
+
+
+def _content_range(header: str | None, length: int | None) -> tuple[int, int] | None:
+    if not header:
+        return None
+    m = CONTENT_RANGE.match(header.strip())
+    if not m:
+        raise RangeInvalid(f"malformed Content-Range {header!r}; expected START-END")
+    start, end = int(m.group(1)), int(m.group(2))
+    if end < start or (length is not None and length != end - start + 1):
+        raise RangeInvalid(f"Content-Range {header!r} does not match Content-Length {length}")
+    return start, end
+
+
+def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    spec = header[6:].strip()
+    first, sep, last = spec.partition("-")
+    if not sep:
+        return None
+    try:
+        if first == "":
+            n = int(last)
+            if n == 0:
+                raise RangeNotSatisfiable(size)
+            start, end = max(size - n, 0), size - 1
+        else:
+            start = int(first)
+            end = int(last) if last else size - 1
+    except ValueError:
+        return None
+    if start >= size or end < start:
+        raise RangeNotSatisfiable(size)
+    return start, min(end, size - 1)
+
+
+class RangeNotSatisfiable(RegistryError):
+    code = "BLOB_UNKNOWN"
+    status = 416
+
+    def __init__(self, size: int) -> None:
+        super().__init__("requested range not satisfiable", headers={"Content-Range": f"bytes */{size}"})
+
+
+_unused = (Denied,)

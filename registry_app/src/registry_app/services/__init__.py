@@ -1,0 +1,1 @@
+"""The domain: push/pull rules, permissions, manifests. No web framework, no SQL."""

@@ -1,0 +1,418 @@
+"""Push and pull: access decisions, blobs, uploads, manifests, tags, referrers, catalog.
+
+Sync, framework-free code: the HTTP layer runs the I/O-bound calls in a thread pool and streams
+request bodies into ``AppendSession`` objects.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+
+from registry_app.db.store import ManifestRow, MissingReferences, RepoRow, Store
+from registry_app.services import manifests as mf
+from registry_app.services.auth import AuthService, Identity
+from registry_app.services.errors import (
+    BlobUnknown,
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DatabaseUnavailable,
+    Denied,
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameInvalid,
+    NameUnknown,
+    RangeInvalid,
+    StorageFull,
+    StorageUnavailable,
+    Unauthorized,
+)
+from registry_app.services.names import check_digest, check_tag, is_digest, split_repository
+from registry_app.storage.base import BlobLocation, BlobStorage, StorageError, UploadWriter
+from registry_app.storage.hashing import Hasher, new_hasher
+
+ACTION_FOR_CHALLENGE = {"pull": "pull", "push": "pull,push", "delete": "delete"}
+
+
+def storage_error(exc: StorageError) -> Exception:
+    return StorageFull(exc.message) if exc.full else StorageUnavailable(exc.message)
+
+
+@dataclass(frozen=True)
+class Access:
+    """A checked request on one repository."""
+
+    name: str
+    namespace: str
+    repo_name: str
+    repo: RepoRow | None
+    ident: Identity
+
+
+class AppendSession:
+    """Bytes being appended to an upload: written to storage and hashed as they arrive."""
+
+    def __init__(self, upload_id: str, start: int, writer: UploadWriter, hasher: Hasher | None) -> None:
+        self.upload_id = upload_id
+        self.start = start
+        self.writer = writer
+        self.hasher = hasher
+
+    def write(self, data: bytes) -> None:
+        if self.hasher is not None:
+            self.hasher.update(data)
+        self.writer.write(data)
+
+    @property
+    def offset(self) -> int:
+        return self.writer.offset
+
+
+class _ManifestCache:
+    """(repository, reference) → resolved row, valid while the database generation is unchanged."""
+
+    def __init__(self, size: int = 8192) -> None:
+        self.size = size
+        self.data: OrderedDict[tuple[str, str], tuple[int, Any]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[str, str], generation: int) -> Any:
+        with self.lock:
+            item = self.data.get(key)
+            if item is None or item[0] != generation:
+                return None
+            return item[1]
+
+    def put(self, key: tuple[str, str], generation: int, value: Any) -> None:
+        with self.lock:
+            self.data[key] = (generation, value)
+            if len(self.data) > self.size:
+                self.data.popitem(last=False)
+
+
+class RegistryService:
+    def __init__(self, store: Store, storage: BlobStorage, auth: AuthService, config: Any) -> None:
+        self.store = store
+        self.storage = storage
+        self.auth = auth
+        self.private_on_push = bool(config.get("CREATE_PRIVATE_REPO_ON_PUSH", True))
+        self.max_manifest = int(config.get("REGISTRY_APP_MAX_MANIFEST_SIZE", 4 * 1024 * 1024))
+        self._cache = _ManifestCache()
+        self._hashers: dict[tuple[str, int], Hasher] = {}
+        self._hashers_lock = threading.Lock()
+
+    # -- access --------------------------------------------------------------------------------
+    def access(self, ident: Identity, name: str, action: str, create: bool = False) -> Access:
+        namespace, repo_name = split_repository(name)
+        repo = self._db(self.store.get_repo, namespace, repo_name)
+        return self.check_access(ident, name, namespace, repo_name, repo, action, create)
+
+    def check_access(self, ident: Identity, name: str, namespace: str, repo_name: str, repo: RepoRow | None,
+                     action: str, create: bool = False) -> Access:
+        if ident.access is not None:
+            allowed = self.auth.token_allows(ident, name, action)
+        else:
+            ns_exists = repo is not None or (action == "push" and self._db(self.store.namespace_exists, namespace))
+            allowed = action in self.auth.allowed_actions(ident, namespace, repo, ns_exists, (action,))
+        if not allowed:
+            scope = f"repository:{name}:{ACTION_FOR_CHALLENGE.get(action, action)}"
+            if ident.anonymous or ident.via == "token":
+                raise Unauthorized("authentication required", headers={"x-scope": scope})
+            raise Denied(f"requested access to {name} is denied", {"action": action, "name": name})
+        if repo is None:
+            if create:
+                try:
+                    repo = self._db(self.store.create_repo, namespace, repo_name,
+                                    "private" if self.private_on_push else "public",
+                                    ident.superuser or self.auth.anonymous_push or self.auth.create_namespace_on_push)
+                except LookupError:
+                    raise NameUnknown(f"namespace {namespace} does not exist", {"name": name}) from None
+            else:
+                raise NameUnknown(f"repository {name} not known to registry", {"name": name})
+        return Access(name, namespace, repo_name, repo, ident)
+
+    @staticmethod
+    def _db(fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except OperationalError as exc:
+            orig = getattr(exc, "orig", exc)
+            raise DatabaseUnavailable(f"database unavailable: {str(orig).strip().splitlines()[0]}") from None
+
+    # -- blobs ---------------------------------------------------------------------------------
+    def blob(self, acc: Access, digest: str) -> tuple[int, BlobLocation]:
+        check_digest(digest)
+        assert acc.repo is not None
+        size = self._db(self.store.blob_in_repo, acc.repo.id, digest)
+        if size is None:
+            raise BlobUnknown("blob unknown to registry", {"digest": digest})
+        return size, self.storage.locate(digest, size)
+
+    def read_blob_range(self, digest: str, start: int, length: int) -> Any:
+        return self.storage.read_range(digest, start, length)
+
+    def delete_blob(self, acc: Access, digest: str) -> None:
+        check_digest(digest)
+        assert acc.repo is not None
+        if not self._db(self.store.unlink_blob, acc.repo.id, digest):
+            raise BlobUnknown("blob unknown to registry", {"digest": digest})
+
+    def mount(self, acc: Access, digest: str, source: str | None) -> bool:
+        """Link a blob from ``source`` (or, without it, from any repository the caller can read)."""
+        check_digest(digest)
+        assert acc.repo is not None
+        candidates: list[RepoRow] = []
+        if source:
+            try:
+                ns, rn = split_repository(source)
+            except NameInvalid:
+                return False
+            r = self._db(self.store.get_repo, ns, rn)
+            if r is not None:
+                candidates.append(r)
+        else:
+            candidates = self._db(self.store.repos_with_blob, digest)
+        for r in candidates:
+            try:
+                self.check_access(acc.ident, r.full_name, r.namespace, r.name, r, "pull")
+            except (Unauthorized, Denied):
+                continue
+            size = self._db(self.store.blob_in_repo, r.id, digest)
+            if size is not None and self.storage.blob_size(digest) is not None:
+                self._db(self.store.link_blob, acc.repo.id, digest, size)
+                return True
+        return False
+
+    # -- uploads -------------------------------------------------------------------------------
+    def start_upload(self, acc: Access, algorithm: str = "sha256") -> str:
+        assert acc.repo is not None
+        upload_id = str(uuid.uuid4())
+        try:
+            self.storage.create_upload(upload_id)
+        except StorageError as exc:
+            raise storage_error(exc) from None
+        hasher = new_hasher(algorithm)
+        self._db(self.store.create_upload, upload_id, acc.repo.id, algorithm, hasher.state())
+        self._keep_hasher(upload_id, 0, hasher)
+        return upload_id
+
+    def upload_size(self, acc: Access, upload_id: str) -> int:
+        assert acc.repo is not None
+        row = self._db(self.store.get_upload, upload_id, acc.repo.id)
+        if row is None:
+            raise BlobUploadUnknown("blob upload unknown to registry", {"uuid": upload_id})
+        return int(row.size)
+
+    def _keep_hasher(self, upload_id: str, offset: int, hasher: Hasher) -> None:
+        if hasher.state() is None:  # only hashlib fallback objects need keeping in memory
+            with self._hashers_lock:
+                self._hashers[(upload_id, offset)] = hasher
+
+    def open_append(self, acc: Access, upload_id: str, content_range: tuple[int, int] | None) -> AppendSession:
+        assert acc.repo is not None
+        row = self._db(self.store.get_upload, upload_id, acc.repo.id)
+        if row is None:
+            raise BlobUploadUnknown("blob upload unknown to registry", {"uuid": upload_id})
+        if content_range is not None and content_range[0] != row.size:
+            raise RangeInvalid(
+                f"chunk starts at {content_range[0]} but the upload has {row.size} bytes; send the next chunk from {row.size}",
+                headers={"Range": f"0-{max(row.size - 1, 0)}", "Location": f"/v2/{acc.name}/blobs/uploads/{upload_id}",
+                         "Docker-Upload-UUID": upload_id},
+            )
+        hasher: Hasher | None
+        if row.hash_state is not None:
+            hasher = new_hasher(row.hash_alg, row.hash_state)
+        else:
+            with self._hashers_lock:
+                hasher = self._hashers.pop((upload_id, row.size), None)
+        try:
+            writer = self.storage.open_upload(upload_id, row.size)
+        except StorageError as exc:
+            raise storage_error(exc) from None
+        return AppendSession(upload_id, row.size, writer, hasher)
+
+    def finish_append(self, session: AppendSession) -> int:
+        """Make the appended bytes durable and record the new size (and hash state)."""
+        try:
+            size = session.writer.close()
+        except StorageError as exc:
+            raise storage_error(exc) from None
+        state = session.hasher.state() if session.hasher is not None else None
+        if not self._db(self.store.advance_upload, session.upload_id, session.start, size, state):
+            raise BlobUploadInvalid("the upload was changed by another request at the same time; retry from its status")
+        if session.hasher is not None:
+            self._keep_hasher(session.upload_id, size, session.hasher)
+        return size
+
+    @staticmethod
+    def abort_append(session: AppendSession) -> None:
+        session.writer.abort()
+
+    def complete_upload(self, acc: Access, upload_id: str, digest: str, hasher: Hasher | None) -> None:
+        """Verify the digest of everything uploaded and publish the blob; a mismatch stores nothing."""
+        assert acc.repo is not None
+        try:
+            algorithm = check_digest(digest)
+        except DigestInvalid:
+            self.cancel_upload(acc, upload_id)
+            raise
+        row = self._db(self.store.get_upload, upload_id, acc.repo.id)
+        if row is None:
+            raise BlobUploadUnknown("blob upload unknown to registry", {"uuid": upload_id})
+        if hasher is None or hasher.algorithm != algorithm:
+            if row.hash_state is not None and row.hash_alg == algorithm:
+                hasher = new_hasher(algorithm, row.hash_state)
+            else:
+                with self._hashers_lock:
+                    hasher = self._hashers.pop((upload_id, row.size), None)
+                if hasher is None or hasher.algorithm != algorithm:
+                    hasher = new_hasher(algorithm)
+                    for chunk in self.storage.read_upload(upload_id, row.size):
+                        hasher.update(chunk)
+        actual = f"{algorithm}:{hasher.hexdigest()}"
+        if actual != digest:
+            self.cancel_upload(acc, upload_id)
+            raise DigestInvalid(
+                f"digest mismatch: the uploaded {row.size} bytes have digest {actual}, not {digest}; nothing was stored",
+                {"expected": digest, "actual": actual, "size": row.size},
+            )
+        try:
+            self.storage.commit_upload(upload_id, row.size, digest)
+        except StorageError as exc:
+            raise storage_error(exc) from None
+        self._db(self.store.link_blob, acc.repo.id, digest, row.size)
+        self._db(self.store.delete_upload, upload_id)
+        with self._hashers_lock:
+            self._hashers.pop((upload_id, row.size), None)
+
+    def cancel_upload(self, acc: Access, upload_id: str) -> None:
+        assert acc.repo is not None
+        if self._db(self.store.get_upload, upload_id, acc.repo.id) is None:
+            raise BlobUploadUnknown("blob upload unknown to registry", {"uuid": upload_id})
+        self._db(self.store.delete_upload, upload_id)
+        self.storage.delete_upload(upload_id)
+
+    # -- manifests -----------------------------------------------------------------------------
+    def resolve_manifest_cached(self, name: str, reference: str) -> Any:
+        """The cached result of ``resolve_manifest`` if the database has not changed since; no I/O
+        beyond a change-counter read, so the HTTP layer calls it on the event loop."""
+        generation = self.store.generation()
+        return None if generation is None else self._cache.get((name, reference), generation)
+
+    def resolve_manifest(self, name: str, reference: str) -> tuple[str, str, RepoRow | None, ManifestRow | None]:
+        """Repository and manifest for a pull; cached while the database is unchanged."""
+        generation = self.store.generation()
+        key = (name, reference)
+        namespace, repo_name = split_repository(name)
+        by_digest = is_digest(reference)
+        if by_digest:
+            check_digest(reference)
+        elif not mf_tag_ok(reference):
+            raise ManifestUnknown(f"invalid tag {reference!r}", {"tag": reference})
+        found = self._db(self.store.resolve, namespace, repo_name, reference, by_digest)
+        result = (namespace, repo_name, *(found if found else (None, None)))
+        if generation is not None:
+            self._cache.put(key, generation, result)
+        return result
+
+    def put_manifest(self, acc: Access, reference: str, content: bytes, content_type: str | None,
+                     extra_tags: list[str]) -> tuple[str, str | None]:
+        """Store a manifest; returns (digest, subject digest)."""
+        assert acc.repo is not None
+        if len(content) > self.max_manifest:
+            from registry_app.services.errors import ManifestTooLarge
+
+            raise ManifestTooLarge(f"manifest is {len(content)} bytes; the limit is {self.max_manifest}")
+        import hashlib
+
+        if is_digest(reference):
+            algorithm = check_digest(reference)
+            digest = f"{algorithm}:{hashlib.new(algorithm, content).hexdigest()}"
+            if digest != reference:
+                raise DigestInvalid(f"manifest digest is {digest}, not {reference}", {"expected": reference, "actual": digest})
+            tags = list(extra_tags)
+        else:
+            digest = "sha256:" + hashlib.sha256(content).hexdigest()
+            tags = [reference, *extra_tags]
+        for tag in tags:
+            check_tag(tag)
+        parsed = mf.parse(content, content_type)
+        try:
+            self._db(self.store.put_manifest, acc.repo.id, digest, parsed.media_type, parsed.artifact_type, parsed.subject,
+                     parsed.annotations, content, parsed.blobs, parsed.children, tags)
+        except MissingReferences as exc:
+            if exc.blobs:
+                raise ManifestBlobUnknown(f"manifest references blob {exc.blobs[0]} which is not in {acc.name}",
+                                          {"digest": exc.blobs[0]}) from None
+            raise ManifestBlobUnknown(f"index references manifest {exc.manifests[0]} which is not in {acc.name}",
+                                      {"digest": exc.manifests[0]}) from None
+        return digest, parsed.subject
+
+    def delete_manifest(self, acc: Access, reference: str) -> None:
+        assert acc.repo is not None
+        if is_digest(reference):
+            check_digest(reference)
+            ok = self._db(self.store.delete_manifest, acc.repo.id, reference)
+        else:
+            ok = self._db(self.store.delete_tag, acc.repo.id, reference)
+        if not ok:
+            raise ManifestUnknown("manifest unknown to registry", {"reference": reference})
+
+    def list_tags(self, acc: Access, n: int | None, last: str | None) -> tuple[list[str], bool]:
+        """Tags after ``last``, at most ``n``; the flag says whether more follow."""
+        assert acc.repo is not None
+        if n == 0:
+            return [], False
+        tags = self._db(self.store.list_tags, acc.repo.id, last, None if n is None else n + 1)
+        more = n is not None and len(tags) > n
+        return tags[:n] if n is not None else tags, more
+
+    def referrers(self, acc: Access, digest: str, artifact_type: str | None) -> bytes:
+        assert acc.repo is not None
+        check_digest(digest)
+        descriptors = []
+        for row in self._db(self.store.referrers, acc.repo.id, digest):
+            if artifact_type and row.artifact_type != artifact_type:
+                continue
+            desc: dict[str, Any] = {"mediaType": row.media_type, "digest": row.digest, "size": row.size}
+            if row.artifact_type:
+                desc["artifactType"] = row.artifact_type
+            if row.annotations:
+                desc["annotations"] = json.loads(row.annotations)
+            descriptors.append(desc)
+        return json.dumps({"schemaVersion": 2, "mediaType": mf.OCI_INDEX, "manifests": descriptors}).encode()
+
+    def catalog(self, ident: Identity, n: int | None, last: str | None) -> tuple[list[str], bool]:
+        """Repositories the caller can pull, in order, paginated."""
+        if n == 0:
+            return [], False
+        out: list[str] = []
+        cursor = last
+        while True:
+            batch = self._db(self.store.list_repos, cursor, 500)
+            for repo in batch:
+                if self.auth.role(ident, repo.namespace, repo) is not None:
+                    out.append(repo.full_name)
+                    if n is not None and len(out) > n:
+                        return out[:n], True
+            if len(batch) < 500:
+                return out, False
+            cursor = batch[-1].full_name
+
+
+def mf_tag_ok(tag: str) -> bool:
+    from registry_app.services.names import TAG
+
+    return TAG.fullmatch(tag) is not None
+
+
+__all__ = ["Access", "AppendSession", "RegistryService", "storage_error"]
+_unused = (ManifestInvalid,)
