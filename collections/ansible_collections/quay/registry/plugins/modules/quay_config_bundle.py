@@ -95,8 +95,13 @@ options:
     description: Path on the managed host of the server certificate (PEM, chain after it) copied to C(ssl.cert).
     type: path
   ssl_key:
-    description: Path on the managed host of the private key copied to C(ssl.key) (mode 0600).
+    description: Path on the managed host of the private key copied to C(ssl.key).
     type: path
+  ssl_key_mode:
+    description:
+      - Mode of C(ssl.key). Use C(0640) with O(group) when the service runs as a member of that group.
+    type: str
+    default: "0600"
   extra_ca_certs:
     description: Paths on the managed host of CA certificates copied into C(extra_ca_certs/).
     type: list
@@ -364,6 +369,7 @@ def main():
             extra_config=dict(type="dict", default={}),
             ssl_cert=dict(type="path"),
             ssl_key=dict(type="path", no_log=False),
+            ssl_key_mode=dict(type="str", default="0600"),
             extra_ca_certs=dict(type="list", elements="path", default=[]),
             tarball=dict(type="bool", default=False),
             validate=dict(type="bool", default=True),
@@ -426,10 +432,10 @@ def main():
     members.append(("config.yaml", config_bytes, 0o640))
     if cert is not None or (params["ssl_cert"] and module.check_mode):
         bundle.ensure_file(os.path.join(params["path"], "ssl.cert"), cert or b"", "0644")
-        bundle.ensure_file(os.path.join(params["path"], "ssl.key"), key or b"", "0600",
+        bundle.ensure_file(os.path.join(params["path"], "ssl.key"), key or b"", params["ssl_key_mode"],
                            diff_before="(private key)\n", diff_after="(private key, changed)\n")
         members.append(("ssl.cert", cert or b"", 0o644))
-        members.append(("ssl.key", key or b"", 0o600))
+        members.append(("ssl.key", key or b"", int(params["ssl_key_mode"], 8)))
     if cas:
         ca_dir = os.path.join(params["path"], "extra_ca_certs")
         bundle.ensure_dir(ca_dir)
