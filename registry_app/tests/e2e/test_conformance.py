@@ -212,11 +212,18 @@ def test_oci_conformance(backend: str, request: pytest.FixtureRequest, tmp_path:
     # With every option on, a Skip means the registry answered that an enabled feature is
     # unsupported (or a step it depends on failed): a gap, like a failure.
     if c["failures"] or c["errors"] or c["skipped"]:
+        # Everything in the captured output; a short list of distinct failing checks in the message.
+        print(f"\n{result.status_tables()}\n\nChecks that did not pass:\n{result.tree_problems()}\n")
         bad = [case for case in result.cases if case.status != "passed"]
-        print("".join(case.describe() for case in bad[:80]))
-        pytest.fail(
-            f"{summary}\n\n{result.status_tables()}\n\n"
-            f"Checks that did not pass:\n{result.tree_problems()}\n\n"
-            f"server log (tail):\n{server.log()[-3000:]}",
-            pytrace=False,
-        )
+        distinct: dict[tuple[str, str], Case] = {}
+        for case in bad:
+            distinct.setdefault((case.name, case.status), case)
+        first = list(distinct.values())[:25]
+        print("Requests of the first failing checks:\n" + "".join(k.describe() for k in first))
+        print(f"server log (tail):\n{server.log()[-3000:]}")
+        lines = [
+            f"  {case.status}: {case.name} (x{sum(1 for b in bad if (b.name, b.status) == key)}): "
+            + (case.errors.strip().splitlines() or ["(no message)"])[0][:240]
+            for key, case in distinct.items()
+        ]
+        pytest.fail(summary + "\n" + "\n".join(lines), pytrace=False)
