@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from registry_app.services.errors import ManifestInvalid, Unsupported
+from registry_app.services.errors import DigestInvalid, ManifestInvalid, Unsupported
 from registry_app.services.names import check_digest
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -44,7 +44,10 @@ def _descriptor(obj: Any, where: str) -> dict[str, Any]:
     digest = obj.get("digest")
     if not isinstance(digest, str):
         raise ManifestInvalid(f"{where}.digest: missing or not a string")
-    check_digest(digest)
+    try:
+        check_digest(digest)
+    except DigestInvalid as exc:
+        raise ManifestInvalid(f"{where}.digest: {exc.message}") from None
     size = obj.get("size")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ManifestInvalid(f"{where}.size: must be a non-negative integer")
@@ -72,7 +75,7 @@ def parse(content: bytes, content_type: str | None) -> ParsedManifest:
         media_type = ctype
         if declared is not None and declared != ctype:
             raise ManifestInvalid(f"mediaType {declared!r} in the manifest does not match Content-Type {ctype!r}")
-    elif declared in MANIFEST_TYPES:
+    elif declared in MANIFEST_TYPES and ctype in ("", "application/json", "application/octet-stream"):
         media_type = declared
     elif not ctype and declared is None:
         # Guess as distribution does: an OCI image manifest or index without mediaType.

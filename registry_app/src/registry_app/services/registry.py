@@ -69,7 +69,10 @@ class AppendSession:
     def write(self, data: bytes) -> None:
         if self.hasher is not None:
             self.hasher.update(data)
-        self.writer.write(data)
+        try:
+            self.writer.write(data)
+        except StorageError as exc:
+            raise storage_error(exc) from None
 
     @property
     def offset(self) -> int:

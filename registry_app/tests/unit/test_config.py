@@ -1,0 +1,70 @@
+from pathlib import Path
+
+import pytest
+
+from registry_app.config import ConfigError, embedded_default, load_bundle
+
+GOOD = """
+SERVER_HOSTNAME: registry.example.com
+DB_URI: postgresql://quay:secret@db:5432/quay
+DISTRIBUTED_STORAGE_CONFIG:
+  default: [LocalStorage, {storage_path: /datastorage/registry}]
+DISTRIBUTED_STORAGE_PREFERENCE: [default]
+SUPER_USERS: [admin]
+FEATURE_ACI_CONVERSION: false
+SOMETHING_ODD: 1
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "config.yaml").write_text(text)
+    return tmp_path
+
+
+def test_good_bundle_reports_unknown_and_ignored_keys(tmp_path: Path) -> None:
+    cfg = load_bundle(write(tmp_path, GOOD))
+    assert cfg["SERVER_HOSTNAME"] == "registry.example.com" and not cfg.is_sqlite
+    assert cfg.super_users == {"admin"}
+    assert any(w.startswith("SOMETHING_ODD: unknown key") for w in cfg.warnings)
+    assert any(w.startswith("FEATURE_ACI_CONVERSION: Quay key accepted") for w in cfg.warnings)
+    assert len(cfg.secret_key) > 16  # generated once into the data dir
+    assert load_bundle(tmp_path).secret_key == cfg.secret_key
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (GOOD.replace("SERVER_HOSTNAME: registry.example.com\n", ""), "SERVER_HOSTNAME: required key is missing"),
+        (GOOD.replace("DB_URI: postgresql", "DB_URI: mysql"), "DB_URI:"),
+        (GOOD.replace("[default]", "[nowhere]"), "DISTRIBUTED_STORAGE_PREFERENCE: 'nowhere' is not defined"),
+        (GOOD + "FEATURE_SECURITY_SCANNER: yes-please\n", "FEATURE_SECURITY_SCANNER: expected boolean"),
+        (GOOD + "AUTHENTICATION_TYPE: Kerberos\n", "AUTHENTICATION_TYPE: 'Kerberos' is not one of"),
+        (GOOD + "PREFERRED_URL_SCHEME: [\n", "YAML syntax error at line"),
+        ("- just\n- a list\n", "expected a mapping"),
+        (GOOD.replace("{storage_path: /datastorage/registry}", "{}"), "LocalStorage needs storage_path"),
+    ],
+)
+def test_broken_config_names_key_and_problem(tmp_path: Path, text: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_bundle(write(tmp_path, text))
+    assert any(needle in p for p in err.value.problems), err.value.problems
+    assert str(tmp_path / "config.yaml") in str(err.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_bundle(tmp_path)
+
+
+def test_half_a_tls_pair_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path, GOOD)
+    (tmp_path / "ssl.cert").write_text("x")
+    with pytest.raises(ConfigError, match="ssl.key: missing"):
+        load_bundle(tmp_path)
+
+
+def test_embedded_default(tmp_path: Path) -> None:
+    cfg = embedded_default(tmp_path / "d", "127.0.0.1", 5000)
+    assert cfg.is_sqlite and cfg["SERVER_HOSTNAME"] == "localhost:5000"
+    assert cfg.storage_path == (tmp_path / "d" / "storage").resolve()
+    assert (tmp_path / "d" / "secret_key").stat().st_mode & 0o777 == 0o600
