@@ -11,8 +11,21 @@ from tests.support.server import RegistryServer
 
 if TYPE_CHECKING:
     from tests.support.postgres import PostgresServer
+    from tests.support.tls import CertificateAuthority
 
 ADMIN = ("admin", "admin-password-for-tests")
+
+
+@pytest.fixture(scope="module")
+def shared_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """One embedded-default server for a whole test module (tests use distinct repositories)."""
+    server = RegistryServer(data_dir=tmp_path_factory.mktemp("shared") / "data")
+    server.create_user(*ADMIN, superuser=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -101,3 +114,61 @@ def pg_registry(tmp_path: Path, pg_database: str) -> Iterator[RegistryServer]:
     finally:
         server.stop()
 
+
+# --- HTTPS server with a test CA (real-client e2e tests) -------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
+    """A throw-away CA (CA:TRUE, keyCertSign) shared by the session; ``test_ca.cert_path`` is the PEM."""
+    from tests.support.tls import make_ca
+
+    return make_ca(tmp_path_factory.mktemp("test-ca"))
+
+
+def start_https_registry(
+    base: Path, ca: CertificateAuthority, *, hostname: str | None = None, extra_sans: tuple[str, ...] = ()
+) -> RegistryServer:
+    """A started HTTPS server on a config bundle (config.yaml + ssl.cert/ssl.key) with superuser ``admin``.
+
+    SERVER_HOSTNAME is ``127.0.0.1:PORT`` unless ``hostname`` (a host without port) is given; the
+    certificate names 127.0.0.1, localhost, ``hostname`` and ``extra_sans``. Call ``.stop()``.
+    """
+    import secrets
+
+    import yaml
+
+    from tests.support.tls import DEFAULT_SANS, make_server_cert
+
+    bundle = base / "https-config"
+    bundle.mkdir(parents=True)
+    server = RegistryServer(data_dir=base / "https-data", config_dir=bundle, scheme="https", ca_file=ca.cert_path)
+    config = {
+        "SERVER_HOSTNAME": f"{hostname or '127.0.0.1'}:{server.port}",
+        "PREFERRED_URL_SCHEME": "https",
+        "DB_URI": f"sqlite:///{base / 'registry.db'}",
+        "DISTRIBUTED_STORAGE_CONFIG": {"default": ["LocalStorage", {"storage_path": str(base / "storage")}]},
+        "DISTRIBUTED_STORAGE_PREFERENCE": ["default"],
+        "SUPER_USERS": [ADMIN[0]],
+        "SECRET_KEY": secrets.token_urlsafe(48),
+    }
+    (bundle / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    sans = list(dict.fromkeys([*DEFAULT_SANS, *([hostname] if hostname else []), *extra_sans]))
+    make_server_cert(ca, bundle / "ssl.cert", bundle / "ssl.key", sans)
+    _cli(server, "migrate")
+    server.create_user(*ADMIN, superuser=True)
+    server.start()
+    return server
+
+
+@pytest.fixture
+def registry_https(tmp_path: Path, test_ca: CertificateAuthority) -> Iterator[RegistryServer]:
+    """Like ``registry`` but HTTPS (PREFERRED_URL_SCHEME https, cert from ``test_ca``) on a config bundle.
+
+    Clients must be told to trust ``test_ca.cert_path`` (``server.ca_file``); nothing here installs it.
+    """
+    server = start_https_registry(tmp_path, test_ca)
+    try:
+        yield server
+    finally:
+        server.stop()
