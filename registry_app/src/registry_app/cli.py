@@ -83,9 +83,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["REGISTRY_APP_DATA_DIR"] = str(config.data_dir)
     os.environ["REGISTRY_APP_CONFIG_DIR"] = str(config.config_dir) if config.config_dir else ""
     scheme = "https" if config.tls_cert else "http"
-    print(f"registry-app: serving {scheme}://{host}:{port} (data: {config.data_dir}, "
-          f"database: {'SQLite' if config.is_sqlite else 'PostgreSQL'}, workers: {args.workers})", file=sys.stderr,
-          flush=True)
+    print(
+        f"registry-app: serving {scheme}://{host}:{port} (data: {config.data_dir}, "
+        f"database: {'SQLite' if config.is_sqlite else 'PostgreSQL'}, workers: {args.workers})",
+        file=sys.stderr,
+        flush=True,
+    )
     kwargs: dict[str, Any] = {}
     if config.tls_cert:
         kwargs.update(ssl_cert=config.tls_cert, ssl_key=config.tls_key, ssl_protocol_min=SSLProtocols.tls12)
@@ -115,7 +118,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         before, after = migrate(engine)
     except DatabaseError as exc:
         return _fail(str(exc), EXIT_DB)
-    except Exception as exc:  # noqa: BLE001 - e.g. connection refused: say it in one line
+    except Exception as exc:
         orig = getattr(exc, "orig", exc)
         return _fail(f"migration of {redact_uri(config.db_uri)} failed: {str(orig).strip().splitlines()[0]}", EXIT_DB)
     if before == after:
@@ -178,8 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the registry")
     p.add_argument("--bind", default="127.0.0.1:8080", help="HOST:PORT to listen on (default 127.0.0.1:8080)")
-    p.add_argument("--workers", type=int, default=int(os.environ.get("REGISTRY_APP_WORKERS", "2")),
-                   help="worker processes (default 2)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("REGISTRY_APP_WORKERS", "2")),
+        help="worker processes (default 2)",
+    )
     common(p)
     p.set_defaults(func=cmd_serve)
 

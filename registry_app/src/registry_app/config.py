@@ -27,27 +27,76 @@ SCHEMA: dict[str, Any] = json.loads(
 # "ignored" so a Quay user sees which parts of their config have no effect here.
 QUAY_KEYS_NOT_IMPLEMENTED = frozenset(
     {
-        "ACTION_LOG_ARCHIVE_LOCATION", "ACTION_LOG_ARCHIVE_PATH", "ACTION_LOG_ROTATION_THRESHOLD",
-        "ALLOW_PULLS_WITHOUT_STRICT_LOGGING", "AVATAR_KIND", "BITBUCKET_TRIGGER_CONFIG",
-        "BITTORRENT_FILENAME_PEPPER", "CONTACT_INFO", "DEFAULT_NAMESPACE_MAXIMUM_BUILD_COUNT",
-        "ENABLE_HEALTH_DEBUG_SECRET", "ENTERPRISE_LOGO_URL", "FEATURE_ACI_CONVERSION",
-        "FEATURE_ACTION_LOG_ROTATION", "FEATURE_APP_SPECIFIC_TOKENS", "FEATURE_BITBUCKET_BUILD",
-        "FEATURE_BUILD_SUPPORT", "FEATURE_DIRECT_LOGIN", "FEATURE_GITHUB_BUILD", "FEATURE_GITHUB_LOGIN",
-        "FEATURE_GITLAB_BUILD", "FEATURE_GOOGLE_LOGIN", "FEATURE_INVITE_ONLY_USER_CREATION",
-        "FEATURE_MAILING", "FEATURE_NONSUPERUSER_TEAM_SYNCING_SETUP", "FEATURE_PARTIAL_USER_AUTOCOMPLETE",
-        "FEATURE_PROXY_STORAGE", "FEATURE_QUOTA_MANAGEMENT", "FEATURE_RATE_LIMITS",
-        "FEATURE_REPO_MIRROR", "FEATURE_REQUIRE_TEAM_INVITE", "FEATURE_RESTRICTED_V1_PUSH",
-        "FEATURE_SECURITY_NOTIFICATIONS", "FEATURE_STORAGE_REPLICATION", "FEATURE_TEAM_SYNCING",
-        "FEATURE_USER_LAST_ACCESSED", "FEATURE_USER_LOG_ACCESS", "FEATURE_USER_METADATA",
-        "FEATURE_USER_RENAME", "FEATURE_USERNAME_CONFIRMATION", "FRESH_LOGIN_TIMEOUT",
-        "GITHUB_LOGIN_CONFIG", "GITHUB_TRIGGER_CONFIG", "GITLAB_TRIGGER_CONFIG", "GOOGLE_LOGIN_CONFIG",
-        "LOGS_MODEL", "LOGS_MODEL_CONFIG", "LOG_ARCHIVE_LOCATION", "MAIL_DEFAULT_SENDER",
-        "MAIL_PASSWORD", "MAIL_PORT", "MAIL_SERVER", "MAIL_USERNAME", "MAIL_USE_TLS",
-        "MAXIMUM_LAYER_SIZE", "PUBLIC_NAMESPACES", "REPO_MIRROR_INTERVAL", "REPO_MIRROR_SERVER_HOSTNAME",
-        "REPO_MIRROR_TLS_VERIFY", "SEARCH_MAX_RESULT_PAGE_COUNT", "SEARCH_RESULTS_PER_PAGE",
-        "SECURITY_SCANNER_ISSUER_NAME", "SECURITY_SCANNER_NOTIFICATIONS", "SECURITY_SCANNER_V4_NAMESPACE_WHITELIST",
-        "SESSION_COOKIE_SECURE", "SUPERUSERS_FULL_ACCESS", "TEAM_RESYNC_STALE_TIME", "USERFILES_LOCATION",
-        "USERFILES_PATH", "USER_RECOVERY_TOKEN_LIFETIME", "USE_CDN", "GITHUB_LOGIN_CONFIG",
+        "ACTION_LOG_ARCHIVE_LOCATION",
+        "ACTION_LOG_ARCHIVE_PATH",
+        "ACTION_LOG_ROTATION_THRESHOLD",
+        "ALLOW_PULLS_WITHOUT_STRICT_LOGGING",
+        "AVATAR_KIND",
+        "BITBUCKET_TRIGGER_CONFIG",
+        "BITTORRENT_FILENAME_PEPPER",
+        "CONTACT_INFO",
+        "DEFAULT_NAMESPACE_MAXIMUM_BUILD_COUNT",
+        "ENABLE_HEALTH_DEBUG_SECRET",
+        "ENTERPRISE_LOGO_URL",
+        "FEATURE_ACI_CONVERSION",
+        "FEATURE_ACTION_LOG_ROTATION",
+        "FEATURE_APP_SPECIFIC_TOKENS",
+        "FEATURE_BITBUCKET_BUILD",
+        "FEATURE_BUILD_SUPPORT",
+        "FEATURE_DIRECT_LOGIN",
+        "FEATURE_GITHUB_BUILD",
+        "FEATURE_GITHUB_LOGIN",
+        "FEATURE_GITLAB_BUILD",
+        "FEATURE_GOOGLE_LOGIN",
+        "FEATURE_INVITE_ONLY_USER_CREATION",
+        "FEATURE_MAILING",
+        "FEATURE_NONSUPERUSER_TEAM_SYNCING_SETUP",
+        "FEATURE_PARTIAL_USER_AUTOCOMPLETE",
+        "FEATURE_PROXY_STORAGE",
+        "FEATURE_QUOTA_MANAGEMENT",
+        "FEATURE_RATE_LIMITS",
+        "FEATURE_REPO_MIRROR",
+        "FEATURE_REQUIRE_TEAM_INVITE",
+        "FEATURE_RESTRICTED_V1_PUSH",
+        "FEATURE_SECURITY_NOTIFICATIONS",
+        "FEATURE_STORAGE_REPLICATION",
+        "FEATURE_TEAM_SYNCING",
+        "FEATURE_USER_LAST_ACCESSED",
+        "FEATURE_USER_LOG_ACCESS",
+        "FEATURE_USER_METADATA",
+        "FEATURE_USER_RENAME",
+        "FEATURE_USERNAME_CONFIRMATION",
+        "FRESH_LOGIN_TIMEOUT",
+        "GITHUB_LOGIN_CONFIG",
+        "GITHUB_TRIGGER_CONFIG",
+        "GITLAB_TRIGGER_CONFIG",
+        "GOOGLE_LOGIN_CONFIG",
+        "LOGS_MODEL",
+        "LOGS_MODEL_CONFIG",
+        "LOG_ARCHIVE_LOCATION",
+        "MAIL_DEFAULT_SENDER",
+        "MAIL_PASSWORD",
+        "MAIL_PORT",
+        "MAIL_SERVER",
+        "MAIL_USERNAME",
+        "MAIL_USE_TLS",
+        "MAXIMUM_LAYER_SIZE",
+        "PUBLIC_NAMESPACES",
+        "REPO_MIRROR_INTERVAL",
+        "REPO_MIRROR_SERVER_HOSTNAME",
+        "REPO_MIRROR_TLS_VERIFY",
+        "SEARCH_MAX_RESULT_PAGE_COUNT",
+        "SEARCH_RESULTS_PER_PAGE",
+        "SECURITY_SCANNER_ISSUER_NAME",
+        "SECURITY_SCANNER_NOTIFICATIONS",
+        "SECURITY_SCANNER_V4_NAMESPACE_WHITELIST",
+        "SESSION_COOKIE_SECURE",
+        "SUPERUSERS_FULL_ACCESS",
+        "TEAM_RESYNC_STALE_TIME",
+        "USERFILES_LOCATION",
+        "USERFILES_PATH",
+        "USER_RECOVERY_TOKEN_LIFETIME",
+        "USE_CDN",
     }
 )
 
@@ -107,7 +156,9 @@ class Config:
         name = self.values["DISTRIBUTED_STORAGE_PREFERENCE"][0]
         driver, params = self.values["DISTRIBUTED_STORAGE_CONFIG"][name]
         if driver != "LocalStorage":
-            raise ConfigError("config.yaml", [f"DISTRIBUTED_STORAGE_CONFIG.{name}: driver {driver} is not available yet"])
+            raise ConfigError(
+                "config.yaml", [f"DISTRIBUTED_STORAGE_CONFIG.{name}: driver {driver} is not available yet"]
+            )
         return Path(params["storage_path"])
 
     @property
@@ -137,15 +188,15 @@ def validate_values(values: Any, source: str = "config.yaml") -> list[str]:
     if not isinstance(values, dict):
         raise ConfigError(source, [f"(top level): expected a mapping of keys, got {type(values).__name__}"])
     validator = jsonschema.Draft202012Validator(SCHEMA)
-    problems = sorted(
-        (_describe(e) for e in validator.iter_errors(values)), key=lambda s: s.split(":", 1)[0]
-    )
+    problems = sorted((_describe(e) for e in validator.iter_errors(values)), key=lambda s: s.split(":", 1)[0])
     pref = values.get("DISTRIBUTED_STORAGE_PREFERENCE") or []
     storage = values.get("DISTRIBUTED_STORAGE_CONFIG") or {}
     if isinstance(pref, list) and isinstance(storage, dict):
         for name in pref:
             if name not in storage:
-                problems.append(f"DISTRIBUTED_STORAGE_PREFERENCE: {name!r} is not defined in DISTRIBUTED_STORAGE_CONFIG")
+                problems.append(
+                    f"DISTRIBUTED_STORAGE_PREFERENCE: {name!r} is not defined in DISTRIBUTED_STORAGE_CONFIG"
+                )
         for name, entry in storage.items():
             if isinstance(entry, list) and len(entry) == 2 and entry[0] == "LocalStorage":
                 if not isinstance(entry[1], dict) or not entry[1].get("storage_path"):
@@ -238,11 +289,15 @@ def load_bundle(config_dir: Path, data_dir: Path | None = None) -> Config:
     data_dir.mkdir(parents=True, exist_ok=True)
     if not values.get("SECRET_KEY"):
         values["SECRET_KEY"] = _load_or_create_secret(data_dir, "secret_key")
-        warnings.append("SECRET_KEY: not set; using a key generated in the data directory (set it for multi-host setups)")
+        warnings.append(
+            "SECRET_KEY: not set; using a key generated in the data directory (set it for multi-host setups)"
+        )
     cert, key = config_dir / "ssl.cert", config_dir / "ssl.key"
     has_cert, has_key = cert.is_file(), key.is_file()
     if has_cert != has_key:
-        raise ConfigError(source, [f"{'ssl.key' if has_cert else 'ssl.cert'}: missing (TLS needs both ssl.cert and ssl.key)"])
+        raise ConfigError(
+            source, [f"{'ssl.key' if has_cert else 'ssl.cert'}: missing (TLS needs both ssl.cert and ssl.key)"]
+        )
     if has_cert:
         _check_tls_pair(cert, key, source)
     return Config(

@@ -26,7 +26,7 @@ def normalise_uri(uri: str) -> str:
     """Quay writes ``postgresql://``; SQLAlchemy needs the psycopg 3 driver named."""
     for prefix in ("postgresql://", "postgres://"):
         if uri.startswith(prefix):
-            return "postgresql+psycopg://" + uri[len(prefix):]
+            return "postgresql+psycopg://" + uri[len(prefix) :]
     return uri
 
 
@@ -35,7 +35,7 @@ def redact_uri(uri: str) -> str:
 
     try:
         return make_url(uri).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - only for messages
+    except Exception:
         return "<unparseable DB_URI>"
 
 

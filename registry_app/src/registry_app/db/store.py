@@ -10,9 +10,9 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, and_, delete, func, select, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -30,15 +30,15 @@ from registry_app.db.models import (
     User,
 )
 
-U = User.__table__
-R = Repository.__table__
-B = Blob.__table__
-RB = RepositoryBlob.__table__
-M = Manifest.__table__
-MB = ManifestBlob.__table__
-MC = ManifestChild.__table__
-T = Tag.__table__
-UP = Upload.__table__
+U = cast(Table, User.__table__)
+R = cast(Table, Repository.__table__)
+B = cast(Table, Blob.__table__)
+RB = cast(Table, RepositoryBlob.__table__)
+M = cast(Table, Manifest.__table__)
+MB = cast(Table, ManifestBlob.__table__)
+MC = cast(Table, ManifestChild.__table__)
+T = cast(Table, Tag.__table__)
+UP = cast(Table, Upload.__table__)
 
 
 def now_ms() -> int:
@@ -135,15 +135,27 @@ class Store:
         return _user(row) if row else None
 
     def create_user(
-        self, username: str, email: str | None, password_hash: str | None, *, superuser: bool = False,
+        self,
+        username: str,
+        email: str | None,
+        password_hash: str | None,
+        *,
+        superuser: bool = False,
         organization: bool = False,
     ) -> UserRow:
         with write_tx(self.engine) as conn:
             uid = conn.execute(
-                U.insert().values(
-                    username=username, email=email, password_hash=password_hash, superuser=superuser,
-                    organization=organization, enabled=True, created_ms=now_ms(),
-                ).returning(U.c.id)
+                U.insert()
+                .values(
+                    username=username,
+                    email=email,
+                    password_hash=password_hash,
+                    superuser=superuser,
+                    organization=organization,
+                    enabled=True,
+                    created_ms=now_ms(),
+                )
+                .returning(U.c.id)
             ).scalar_one()
         return UserRow(uid, username, email, password_hash, organization, superuser, True)
 
@@ -153,11 +165,15 @@ class Store:
 
     def count_users(self) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(U).where(U.c.organization.is_(False))).scalar_one())
+            return int(
+                conn.execute(select(func.count()).select_from(U).where(U.c.organization.is_(False))).scalar_one()
+            )
 
     # -- repositories --------------------------------------------------------------------------
     def _repo_query(self) -> Any:
-        return select(R.c.id, R.c.namespace_id, U.c.username, R.c.name, R.c.visibility).join(U, U.c.id == R.c.namespace_id)
+        return select(R.c.id, R.c.namespace_id, U.c.username, R.c.name, R.c.visibility).join(
+            U, U.c.id == R.c.namespace_id
+        )
 
     def get_repo(self, namespace: str, name: str) -> RepoRow | None:
         with self.engine.connect() as conn:
@@ -177,13 +193,15 @@ class Store:
                 if not create_namespace:
                     raise LookupError(namespace)
                 conn.execute(
-                    self._insert(U).values(username=namespace, organization=True, superuser=False, enabled=True,
-                                           created_ms=now_ms()).on_conflict_do_nothing()
+                    self._insert(U)
+                    .values(username=namespace, organization=True, superuser=False, enabled=True, created_ms=now_ms())
+                    .on_conflict_do_nothing()
                 )
                 ns = conn.execute(select(U.c.id).where(U.c.username == namespace)).first()
             assert ns is not None
             conn.execute(
-                self._insert(R).values(namespace_id=ns[0], name=name, visibility=visibility, created_ms=now_ms())
+                self._insert(R)
+                .values(namespace_id=ns[0], name=name, visibility=visibility, created_ms=now_ms())
                 .on_conflict_do_nothing()
             )
             row = conn.execute(self._repo_query().where(R.c.namespace_id == ns[0], R.c.name == name)).one()
@@ -208,7 +226,9 @@ class Store:
     def blob_in_repo(self, repo_id: int, digest: str) -> int | None:
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(B.c.size).join(RB, RB.c.blob_id == B.c.id).where(RB.c.repository_id == repo_id, B.c.digest == digest)
+                select(B.c.size)
+                .join(RB, RB.c.blob_id == B.c.id)
+                .where(RB.c.repository_id == repo_id, B.c.digest == digest)
             ).first()
         return int(row[0]) if row else None
 
@@ -225,7 +245,9 @@ class Store:
         with write_tx(self.engine) as conn:
             blob_id = self._ensure_blob(conn, digest, size)
             conn.execute(
-                self._insert(RB).values(repository_id=repo_id, blob_id=blob_id, created_ms=now_ms()).on_conflict_do_nothing()
+                self._insert(RB)
+                .values(repository_id=repo_id, blob_id=blob_id, created_ms=now_ms())
+                .on_conflict_do_nothing()
             )
 
     def unlink_blob(self, repo_id: int, digest: str) -> bool:
@@ -239,8 +261,11 @@ class Store:
     def repos_with_blob(self, digest: str, limit: int = 100) -> list[RepoRow]:
         with self.engine.connect() as conn:
             rows = conn.execute(
-                self._repo_query().join(RB, RB.c.repository_id == R.c.id).join(B, B.c.id == RB.c.blob_id)
-                .where(B.c.digest == digest).limit(limit)
+                self._repo_query()
+                .join(RB, RB.c.repository_id == R.c.id)
+                .join(B, B.c.id == RB.c.blob_id)
+                .where(B.c.digest == digest)
+                .limit(limit)
             ).all()
         return [RepoRow(*r) for r in rows]
 
@@ -248,14 +273,24 @@ class Store:
     def create_upload(self, upload_id: str, repo_id: int, hash_alg: str, hash_state: bytes | None) -> None:
         with write_tx(self.engine) as conn:
             t = now_ms()
-            conn.execute(UP.insert().values(id=upload_id, repository_id=repo_id, size=0, hash_alg=hash_alg,
-                                            hash_state=hash_state, created_ms=t, updated_ms=t))
+            conn.execute(
+                UP.insert().values(
+                    id=upload_id,
+                    repository_id=repo_id,
+                    size=0,
+                    hash_alg=hash_alg,
+                    hash_state=hash_state,
+                    created_ms=t,
+                    updated_ms=t,
+                )
+            )
 
     def get_upload(self, upload_id: str, repo_id: int) -> UploadRow | None:
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(UP.c.id, UP.c.repository_id, UP.c.size, UP.c.hash_alg, UP.c.hash_state)
-                .where(UP.c.id == upload_id, UP.c.repository_id == repo_id)
+                select(UP.c.id, UP.c.repository_id, UP.c.size, UP.c.hash_alg, UP.c.hash_state).where(
+                    UP.c.id == upload_id, UP.c.repository_id == repo_id
+                )
             ).first()
         return UploadRow(*row) if row else None
 
@@ -263,7 +298,8 @@ class Store:
         """Move the upload's size from ``old_size`` to ``new_size``; False if someone else moved it."""
         with write_tx(self.engine) as conn:
             res = conn.execute(
-                update(UP).where(UP.c.id == upload_id, UP.c.size == old_size)
+                update(UP)
+                .where(UP.c.id == upload_id, UP.c.size == old_size)
                 .values(size=new_size, hash_state=hash_state, updated_ms=now_ms())
             )
             return bool(res.rowcount)
@@ -277,10 +313,21 @@ class Store:
             return [r[0] for r in conn.execute(select(UP.c.id).where(UP.c.updated_ms < older_than_ms))]
 
     # -- manifests and tags --------------------------------------------------------------------
-    _MCOLS = (M.c.id, M.c.repository_id, M.c.digest, M.c.media_type, M.c.artifact_type, M.c.subject_digest,
-              M.c.annotations, M.c.size, M.c.content)
+    _MCOLS = (
+        M.c.id,
+        M.c.repository_id,
+        M.c.digest,
+        M.c.media_type,
+        M.c.artifact_type,
+        M.c.subject_digest,
+        M.c.annotations,
+        M.c.size,
+        M.c.content,
+    )
 
-    def resolve(self, namespace: str, name: str, reference: str, by_digest: bool) -> tuple[RepoRow, ManifestRow | None] | None:
+    def resolve(
+        self, namespace: str, name: str, reference: str, by_digest: bool
+    ) -> tuple[RepoRow, ManifestRow | None] | None:
         """The repository and the manifest a tag or digest names, in one round trip."""
         q = select(R.c.id, R.c.namespace_id, U.c.username, R.c.name, R.c.visibility, *self._MCOLS).select_from(
             R.join(U, U.c.id == R.c.namespace_id)
@@ -296,13 +343,21 @@ class Store:
         if row is None:
             return None
         repo = RepoRow(*row[:5])
-        manifest = ManifestRow(*row[5:]) if row[5] is not None else None
+        manifest = ManifestRow(*tuple(row[5:])) if row[5] is not None else None
         return repo, manifest
 
     def put_manifest(
-        self, repo_id: int, digest: str, media_type: str, artifact_type: str | None, subject: str | None,
-        annotations: dict[str, str] | None, content: bytes, blob_digests: Sequence[str],
-        child_digests: Sequence[str], tags: Iterable[str],
+        self,
+        repo_id: int,
+        digest: str,
+        media_type: str,
+        artifact_type: str | None,
+        subject: str | None,
+        annotations: dict[str, str] | None,
+        content: bytes,
+        blob_digests: Sequence[str],
+        child_digests: Sequence[str],
+        tags: Iterable[str],
     ) -> None:
         """Store a manifest (idempotent) and point ``tags`` at it. Raises MissingReferences."""
         with write_tx(self.engine) as conn:
@@ -312,7 +367,8 @@ class Store:
             if blob_digests:
                 wanted = sorted(set(blob_digests))
                 rows = conn.execute(
-                    select(B.c.digest, B.c.id).join(RB, RB.c.blob_id == B.c.id)
+                    select(B.c.digest, B.c.id)
+                    .join(RB, RB.c.blob_id == B.c.id)
                     .where(RB.c.repository_id == repo_id, B.c.digest.in_(wanted))
                 ).all()
                 blob_ids = {r[0]: r[1] for r in rows}
@@ -330,22 +386,34 @@ class Store:
             existing = conn.execute(select(M.c.id).where(M.c.repository_id == repo_id, M.c.digest == digest)).scalar()
             if existing is None:
                 existing = conn.execute(
-                    M.insert().values(
-                        repository_id=repo_id, digest=digest, media_type=media_type, artifact_type=artifact_type,
-                        subject_digest=subject, annotations=json.dumps(annotations) if annotations else None,
-                        size=len(content), content=content, created_ms=now_ms(),
-                    ).returning(M.c.id)
+                    M.insert()
+                    .values(
+                        repository_id=repo_id,
+                        digest=digest,
+                        media_type=media_type,
+                        artifact_type=artifact_type,
+                        subject_digest=subject,
+                        annotations=json.dumps(annotations) if annotations else None,
+                        size=len(content),
+                        content=content,
+                        created_ms=now_ms(),
+                    )
+                    .returning(M.c.id)
                 ).scalar_one()
                 if blob_ids:
                     conn.execute(MB.insert(), [{"manifest_id": existing, "blob_id": b} for b in set(blob_ids.values())])
                 if child_ids:
-                    conn.execute(MC.insert(), [{"manifest_id": existing, "child_id": c} for c in set(child_ids.values())])
+                    conn.execute(
+                        MC.insert(), [{"manifest_id": existing, "child_id": c} for c in set(child_ids.values())]
+                    )
             for tag in tags:
                 self._move_tag(conn, repo_id, tag, existing)
 
     def _move_tag(self, conn: Connection, repo_id: int, tag: str, manifest_id: int) -> None:
         live = conn.execute(
-            select(T.c.id, T.c.manifest_id).where(T.c.repository_id == repo_id, T.c.name == tag, T.c.lifetime_end_ms.is_(None))
+            select(T.c.id, T.c.manifest_id).where(
+                T.c.repository_id == repo_id, T.c.name == tag, T.c.lifetime_end_ms.is_(None)
+            )
         ).first()
         if live is not None and live[1] == manifest_id:
             return
@@ -370,7 +438,8 @@ class Store:
         """End a tag's lifetime (it stays in the history)."""
         with write_tx(self.engine) as conn:
             res = conn.execute(
-                update(T).where(T.c.repository_id == repo_id, T.c.name == tag, T.c.lifetime_end_ms.is_(None))
+                update(T)
+                .where(T.c.repository_id == repo_id, T.c.name == tag, T.c.lifetime_end_ms.is_(None))
                 .values(lifetime_end_ms=now_ms())
             )
             return bool(res.rowcount)
@@ -394,8 +463,15 @@ class Store:
 
 def _user(row: Any) -> UserRow:
     m = row._mapping
-    return UserRow(m["id"], m["username"], m["email"], m["password_hash"], bool(m["organization"]),
-                   bool(m["superuser"]), bool(m["enabled"]))
+    return UserRow(
+        m["id"],
+        m["username"],
+        m["email"],
+        m["password_hash"],
+        bool(m["organization"]),
+        bool(m["superuser"]),
+        bool(m["enabled"]),
+    )
 
 
 __all__ = ["IntegrityError", "ManifestRow", "MissingReferences", "RepoRow", "Store", "UploadRow", "UserRow"]

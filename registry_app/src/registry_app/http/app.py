@@ -35,12 +35,12 @@ class HealthChecks:
         services = {"database": True, "disk_space": True, "auth": True}
         try:
             self.registry.store.count_users()
-        except Exception as exc:  # noqa: BLE001 - reported, not raised
+        except Exception as exc:
             log.warning("health: database check failed: %s", str(exc).splitlines()[0] if str(exc) else exc)
             services["database"] = False
         try:
             self.registry.storage.check()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("health: storage check failed: %s", exc)
             services["disk_space"] = False
         return services
@@ -79,10 +79,13 @@ class RegistryApp:
             return
         except RegistryError as exc:
             resp = self.error(req, exc)
-        except Exception:  # noqa: BLE001 - logged here; the client gets a clean 500
+        except Exception:
             self.out.write(f"ERROR unhandled exception for {req.method} {req.path}\n{traceback.format_exc()}")
-            resp = Response(500, error_body(RegistryError("internal server error; see the server log")),
-                            [(b"content-type", b"application/json")])
+            resp = Response(
+                500,
+                error_body(RegistryError("internal server error; see the server log")),
+                [(b"content-type", b"application/json")],
+            )
         if req.path.startswith("/v2"):
             resp.headers.append(API_VERSION)
         await send_response(send, resp, head)

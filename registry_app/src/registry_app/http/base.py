@@ -83,8 +83,9 @@ class Request:
 class Response:
     __slots__ = ("body", "headers", "path", "status")
 
-    def __init__(self, status: int, body: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None,
-                 path: str | None = None) -> None:
+    def __init__(
+        self, status: int, body: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None, path: str | None = None
+    ) -> None:
         self.status = status
         self.body = body
         self.headers = headers if headers is not None else []

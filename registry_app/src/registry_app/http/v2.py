@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import re
 import time
 from typing import Any
@@ -16,7 +15,6 @@ from registry_app.services import manifests as mf
 from registry_app.services.auth import ANONYMOUS, AuthService, Identity, Scope
 from registry_app.services.errors import (
     BlobUploadInvalid,
-    Denied,
     ManifestTooLarge,
     ManifestUnknown,
     NameInvalid,
@@ -30,7 +28,6 @@ from registry_app.services.errors import (
 from registry_app.services.names import check_digest, is_digest
 from registry_app.services.registry import Access, AppendSession, RegistryService
 from registry_app.storage.base import LocalFile, Redirect
-from registry_app.storage.hashing import new_hasher
 
 API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
 WRITE_BUFFER = 4 * 1024 * 1024
@@ -87,7 +84,7 @@ class V2:
             return self.auth.verify_token(cred.strip())
         if kind == "basic":
             username, password = _basic(cred)
-            return await self.blocking(self.auth.verify_password, username, password)  # type: ignore[no-any-return]
+            return await self.blocking(self.auth.verify_password, username, password)
         raise Unauthorized(f"unsupported authorization scheme {kind!r}")
 
     async def token(self, req: Request) -> Response:
@@ -145,8 +142,9 @@ class V2:
             raise NotFound(f"no such endpoint: {req.method} {path}")
         name = m.group("name")
         if "%" in name:
-            raise NameInvalid(f"invalid repository name {name!r}: percent-encoded characters are not allowed",
-                              {"name": name})
+            raise NameInvalid(
+                f"invalid repository name {name!r}: percent-encoded characters are not allowed", {"name": name}
+            )
         method = req.method
         if m.group("ref") is not None:
             ref = m.group("ref")
@@ -189,7 +187,7 @@ class V2:
 
     async def access(self, req: Request, name: str, action: str, create: bool = False) -> Access:
         ident = await self.identify(req)
-        return await self.blocking(self.registry.access, ident, name, action, create)  # type: ignore[no-any-return]
+        return await self.blocking(self.registry.access, ident, name, action, create)
 
     # -- manifests -----------------------------------------------------------------------------
     async def get_manifest(self, req: Request, name: str, ref: str) -> Response:
@@ -272,8 +270,12 @@ class V2:
         if isinstance(location, Redirect):
             return Response(307, headers=[_h("Location", location.url), _h("Docker-Content-Digest", digest)])
         assert isinstance(location, LocalFile)
-        base = [(b"content-type", b"application/octet-stream"), _h("Docker-Content-Digest", digest),
-                (b"accept-ranges", b"bytes"), _h("ETag", f'"{digest}"')]
+        base = [
+            (b"content-type", b"application/octet-stream"),
+            _h("Docker-Content-Digest", digest),
+            (b"accept-ranges", b"bytes"),
+            _h("ETag", f'"{digest}"'),
+        ]
         rng = _parse_range(req.headers.get("range"), size)
         if rng is None:
             return Response(200, headers=[*base, _h("Content-Length", size)], path=location.path)
@@ -283,7 +285,9 @@ class V2:
             body = b""
         else:
             body = b"".join(await self.blocking(lambda: list(self.registry.read_blob_range(digest, start, length))))
-        return Response(206, body, [*base, _h("Content-Range", f"bytes {start}-{end}/{size}"), _h("Content-Length", length)])
+        return Response(
+            206, body, [*base, _h("Content-Range", f"bytes {start}-{end}/{size}"), _h("Content-Length", length)]
+        )
 
     def _upload_headers(self, name: str, upload_id: str, size: int) -> list[tuple[bytes, bytes]]:
         return [
@@ -298,8 +302,9 @@ class V2:
         if mount is not None:
             source = req.q("from")
             if await self.blocking(self.registry.mount, acc, mount, source):
-                return Response(201, headers=[_h("Location", f"/v2/{name}/blobs/{mount}"),
-                                              _h("Docker-Content-Digest", mount)])
+                return Response(
+                    201, headers=[_h("Location", f"/v2/{name}/blobs/{mount}"), _h("Docker-Content-Digest", mount)]
+                )
         digest = req.q("digest")
         algorithm = check_digest(digest) if digest else "sha256"
         upload_id = await self.blocking(self.registry.start_upload, acc, algorithm)
@@ -307,7 +312,9 @@ class V2:
             session = await self.blocking(self.registry.open_append, acc, upload_id, None)
             await self._receive_into(req, session)
             await self.blocking(self.registry.complete_upload, acc, upload_id, digest, session.hasher)
-            return Response(201, headers=[_h("Location", f"/v2/{name}/blobs/{digest}"), _h("Docker-Content-Digest", digest)])
+            return Response(
+                201, headers=[_h("Location", f"/v2/{name}/blobs/{digest}"), _h("Docker-Content-Digest", digest)]
+            )
         return Response(202, headers=self._upload_headers(name, upload_id, 0))
 
     async def upload_status(self, req: Request, name: str, upload_id: str) -> Response:
@@ -331,7 +338,9 @@ class V2:
         session = await self.blocking(self.registry.open_append, acc, upload_id, content_range)
         await self._receive_into(req, session)
         await self.blocking(self.registry.complete_upload, acc, upload_id, digest, session.hasher)
-        return Response(201, headers=[_h("Location", f"/v2/{name}/blobs/{digest}"), _h("Docker-Content-Digest", digest)])
+        return Response(
+            201, headers=[_h("Location", f"/v2/{name}/blobs/{digest}"), _h("Docker-Content-Digest", digest)]
+        )
 
     async def _receive_into(self, req: Request, session: AppendSession) -> int:
         """Stream the request body into the upload: hashing and writing run in a worker thread
@@ -366,13 +375,13 @@ class V2:
                 raise SizeInvalid(f"received {received} bytes but Content-Length said {expected}; nothing was stored")
             size = await self.blocking(self.registry.finish_append, session)
             ok = True
-            return size  # type: ignore[no-any-return]
+            return size
         finally:
             if not ok:
                 if pending is not None:
                     try:
                         await pending
-                    except Exception:  # noqa: BLE001, S110 - the original error is what matters
+                    except Exception:  # noqa: S110 - the original error is what matters
                         pass
                 await self.blocking(self.registry.abort_append, session)
 
@@ -457,4 +466,3 @@ class RangeNotSatisfiable(RegistryError):
         super().__init__("requested range not satisfiable", headers={"Content-Range": f"bytes */{size}"})
 
 
-_unused = (Denied,)

@@ -26,8 +26,12 @@ from registry_app.services.errors import TooManyRequests, Unauthorized
 # argon2id at OWASP's recommended minimum (19 MiB, t=2, p=1): ~30 ms here, where passlib's default
 # (100 MiB, p=8) takes ~700 ms on a 2-core host. bcrypt verifies hashes imported from Quay.
 PASSWORDS = CryptContext(
-    schemes=["argon2", "bcrypt"], deprecated="auto", argon2__memory_cost=19456, argon2__time_cost=2,
-    argon2__parallelism=1, argon2__type="ID",
+    schemes=["argon2", "bcrypt"],
+    deprecated="auto",
+    argon2__memory_cost=19456,
+    argon2__time_cost=2,
+    argon2__parallelism=1,
+    argon2__type="ID",
 )
 
 ROLE_ORDER = {None: 0, "read": 1, "write": 2, "admin": 3}
@@ -159,7 +163,7 @@ class AuthService:
         key = hashlib.sha256(f"{username}\0{password}".encode()).hexdigest()
         cached = self._basic_cache.get(key, generation)
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached
         self.throttle.check(username)
         user = self.store.get_user(username)
         if user is None or user.organization or not user.enabled or not user.password_hash:
@@ -186,18 +190,21 @@ class AuthService:
             "exp": now + self.token_lifetime,
             "jti": secrets.token_urlsafe(16),
             "access": [{"type": g.type, "name": g.name, "actions": list(g.actions)} for g in grants],
-            "context": {"version": 2, "kind": "user" if ident.username else "anonymous",
-                        "user": ident.username, "superuser": ident.superuser},
+            "context": {
+                "version": 2,
+                "kind": "user" if ident.username else "anonymous",
+                "user": ident.username,
+                "superuser": ident.superuser,
+            },
         }
         return jwt.encode(claims, self._jwt_key, algorithm="HS256"), self.token_lifetime
 
     def verify_token(self, token: str) -> Identity:
         cached = self._token_cache.get(token, None)
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached
         try:
-            claims = jwt.decode(token, self._jwt_key, algorithms=["HS256"], options={"verify_aud": False},
-                                leeway=10)
+            claims = jwt.decode(token, self._jwt_key, algorithms=["HS256"], options={"verify_aud": False}, leeway=10)
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"invalid bearer token: {exc}") from None
         access: dict[str, frozenset[str]] = {}
@@ -207,9 +214,7 @@ class AuthService:
             elif entry.get("type") == "registry":
                 access[f"registry:{entry['name']}"] = frozenset(entry.get("actions") or ())
         ctx = claims.get("context") or {}
-        ident = Identity(
-            username=ctx.get("user"), superuser=bool(ctx.get("superuser")), access=access, via="token"
-        )
+        ident = Identity(username=ctx.get("user"), superuser=bool(ctx.get("superuser")), access=access, via="token")
         ttl = max(1.0, float(claims["exp"]) - time.time())
         self._token_cache.put(token, ident, ttl, None)
         return ident
@@ -236,8 +241,9 @@ class AuthService:
             return True
         return not namespace_exists and self.create_namespace_on_push
 
-    def allowed_actions(self, ident: Identity, namespace: str, repo: RepoRow | None, namespace_exists: bool,
-                        requested: tuple[str, ...]) -> tuple[str, ...]:
+    def allowed_actions(
+        self, ident: Identity, namespace: str, repo: RepoRow | None, namespace_exists: bool, requested: tuple[str, ...]
+    ) -> tuple[str, ...]:
         """Reduce requested actions to those granted, as Quay's token endpoint does."""
         role = self.role(ident, namespace, repo)
         granted = []

@@ -17,7 +17,9 @@ MAX_NAME = 255
 def split_repository(name: str) -> tuple[str, str]:
     """``namespace/repo[/more]`` → (namespace, repo). Raises NameInvalid saying what is wrong."""
     if len(name) > MAX_NAME:
-        raise NameInvalid(f"repository name is {len(name)} characters long; the limit is {MAX_NAME}", {"name": name[:300]})
+        raise NameInvalid(
+            f"repository name is {len(name)} characters long; the limit is {MAX_NAME}", {"name": name[:300]}
+        )
     parts = name.split("/")
     for part in parts:
         if not COMPONENT.fullmatch(part):
@@ -41,10 +43,13 @@ def check_digest(digest: str) -> str:
         raise DigestInvalid(f"invalid digest {digest!r}", {"digest": digest})
     alg, hexpart = m.group(1), m.group(2)
     if alg not in DIGEST_HEX_LEN:
-        raise DigestInvalid(f"unsupported digest algorithm {alg!r} (sha256 and sha512 are supported)", {"digest": digest})
+        raise DigestInvalid(
+            f"unsupported digest algorithm {alg!r} (sha256 and sha512 are supported)", {"digest": digest}
+        )
     if len(hexpart) != DIGEST_HEX_LEN[alg] or not re.fullmatch(r"[a-f0-9]+", hexpart):
-        raise DigestInvalid(f"invalid {alg} digest {digest!r}: expected {DIGEST_HEX_LEN[alg]} lowercase hex digits",
-                            {"digest": digest})
+        raise DigestInvalid(
+            f"invalid {alg} digest {digest!r}: expected {DIGEST_HEX_LEN[alg]} lowercase hex digits", {"digest": digest}
+        )
     return alg
 
 
@@ -52,4 +57,6 @@ def check_tag(tag: str) -> None:
     from registry_app.services.errors import ManifestInvalid
 
     if not TAG.fullmatch(tag):
-        raise ManifestInvalid(f"invalid tag {tag!r}: up to 128 of [A-Za-z0-9_.-], not starting with . or -", {"tag": tag})
+        raise ManifestInvalid(
+            f"invalid tag {tag!r}: up to 128 of [A-Za-z0-9_.-], not starting with . or -", {"tag": tag}
+        )

@@ -26,7 +26,6 @@ from registry_app.services.errors import (
     Denied,
     DigestInvalid,
     ManifestBlobUnknown,
-    ManifestInvalid,
     ManifestUnknown,
     NameInvalid,
     NameUnknown,
@@ -118,8 +117,16 @@ class RegistryService:
         repo = self._db(self.store.get_repo, namespace, repo_name)
         return self.check_access(ident, name, namespace, repo_name, repo, action, create)
 
-    def check_access(self, ident: Identity, name: str, namespace: str, repo_name: str, repo: RepoRow | None,
-                     action: str, create: bool = False) -> Access:
+    def check_access(
+        self,
+        ident: Identity,
+        name: str,
+        namespace: str,
+        repo_name: str,
+        repo: RepoRow | None,
+        action: str,
+        create: bool = False,
+    ) -> Access:
         if ident.access is not None:
             allowed = self.auth.token_allows(ident, name, action)
         else:
@@ -133,9 +140,13 @@ class RegistryService:
         if repo is None:
             if create:
                 try:
-                    repo = self._db(self.store.create_repo, namespace, repo_name,
-                                    "private" if self.private_on_push else "public",
-                                    ident.superuser or self.auth.anonymous_push or self.auth.create_namespace_on_push)
+                    repo = self._db(
+                        self.store.create_repo,
+                        namespace,
+                        repo_name,
+                        "private" if self.private_on_push else "public",
+                        ident.superuser or self.auth.anonymous_push or self.auth.create_namespace_on_push,
+                    )
                 except LookupError:
                     raise NameUnknown(f"namespace {namespace} does not exist", {"name": name}) from None
             else:
@@ -226,9 +237,13 @@ class RegistryService:
             raise BlobUploadUnknown("blob upload unknown to registry", {"uuid": upload_id})
         if content_range is not None and content_range[0] != row.size:
             raise RangeInvalid(
-                f"chunk starts at {content_range[0]} but the upload has {row.size} bytes; send the next chunk from {row.size}",
-                headers={"Range": f"0-{max(row.size - 1, 0)}", "Location": f"/v2/{acc.name}/blobs/uploads/{upload_id}",
-                         "Docker-Upload-UUID": upload_id},
+                f"chunk starts at {content_range[0]} but the upload has {row.size} bytes; "
+                f"send the next chunk from {row.size}",
+                headers={
+                    "Range": f"0-{max(row.size - 1, 0)}",
+                    "Location": f"/v2/{acc.name}/blobs/uploads/{upload_id}",
+                    "Docker-Upload-UUID": upload_id,
+                },
             )
         hasher: Hasher | None
         if row.hash_state is not None:
@@ -284,7 +299,8 @@ class RegistryService:
         if actual != digest:
             self.cancel_upload(acc, upload_id)
             raise DigestInvalid(
-                f"digest mismatch: the uploaded {row.size} bytes have digest {actual}, not {digest}; nothing was stored",
+                f"digest mismatch: the uploaded {row.size} bytes have digest {actual}, not {digest}; "
+                "nothing was stored",
                 {"expected": digest, "actual": actual, "size": row.size},
             )
         try:
@@ -326,8 +342,9 @@ class RegistryService:
             self._cache.put(key, generation, result)
         return result
 
-    def put_manifest(self, acc: Access, reference: str, content: bytes, content_type: str | None,
-                     extra_tags: list[str]) -> tuple[str, str | None]:
+    def put_manifest(
+        self, acc: Access, reference: str, content: bytes, content_type: str | None, extra_tags: list[str]
+    ) -> tuple[str, str | None]:
         """Store a manifest; returns (digest, subject digest)."""
         assert acc.repo is not None
         if len(content) > self.max_manifest:
@@ -340,7 +357,9 @@ class RegistryService:
             algorithm = check_digest(reference)
             digest = f"{algorithm}:{hashlib.new(algorithm, content).hexdigest()}"
             if digest != reference:
-                raise DigestInvalid(f"manifest digest is {digest}, not {reference}", {"expected": reference, "actual": digest})
+                raise DigestInvalid(
+                    f"manifest digest is {digest}, not {reference}", {"expected": reference, "actual": digest}
+                )
             tags = list(extra_tags)
         else:
             digest = "sha256:" + hashlib.sha256(content).hexdigest()
@@ -349,14 +368,27 @@ class RegistryService:
             check_tag(tag)
         parsed = mf.parse(content, content_type)
         try:
-            self._db(self.store.put_manifest, acc.repo.id, digest, parsed.media_type, parsed.artifact_type, parsed.subject,
-                     parsed.annotations, content, parsed.blobs, parsed.children, tags)
+            self._db(
+                self.store.put_manifest,
+                acc.repo.id,
+                digest,
+                parsed.media_type,
+                parsed.artifact_type,
+                parsed.subject,
+                parsed.annotations,
+                content,
+                parsed.blobs,
+                parsed.children,
+                tags,
+            )
         except MissingReferences as exc:
             if exc.blobs:
-                raise ManifestBlobUnknown(f"manifest references blob {exc.blobs[0]} which is not in {acc.name}",
-                                          {"digest": exc.blobs[0]}) from None
-            raise ManifestBlobUnknown(f"index references manifest {exc.manifests[0]} which is not in {acc.name}",
-                                      {"digest": exc.manifests[0]}) from None
+                raise ManifestBlobUnknown(
+                    f"manifest references blob {exc.blobs[0]} which is not in {acc.name}", {"digest": exc.blobs[0]}
+                ) from None
+            raise ManifestBlobUnknown(
+                f"index references manifest {exc.manifests[0]} which is not in {acc.name}", {"digest": exc.manifests[0]}
+            ) from None
         return digest, parsed.subject
 
     def delete_manifest(self, acc: Access, reference: str) -> None:
@@ -418,4 +450,3 @@ def mf_tag_ok(tag: str) -> bool:
 
 
 __all__ = ["Access", "AppendSession", "RegistryService", "storage_error"]
-_unused = (ManifestInvalid,)
