@@ -142,7 +142,9 @@ def start_https_registry(
 
     bundle = base / "https-config"
     bundle.mkdir(parents=True)
-    server = RegistryServer(data_dir=base / "https-data", config_dir=bundle, scheme="https", ca_file=ca.cert_path)
+    server = RegistryServer(
+        data_dir=base / "https-data", config_dir=bundle, scheme="https", ca_file=ca.cert_path
+    )
     config = {
         "SERVER_HOSTNAME": f"{hostname or '127.0.0.1'}:{server.port}",
         "PREFERRED_URL_SCHEME": "https",
