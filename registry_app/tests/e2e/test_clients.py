@@ -89,9 +89,7 @@ class Target:
     # -- independent view of the registry over HTTP (httpx, Bearer token from the challenge) --
 
     def _client(self) -> httpx.Client:
-        verify: ssl.SSLContext | bool = (
-            ssl.create_default_context(cafile=self.ca_file) if self.ca_file else False
-        )
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else False
         return httpx.Client(verify=verify, timeout=30, follow_redirects=False)
 
     def _token(self, client: httpx.Client, repo: str) -> dict[str, str]:
@@ -160,15 +158,9 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def http_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """The embedded default (SQLite + filesystem, plain HTTP), like the ``registry`` fixture."""
-    server = RegistryServer(data_dir=tmp_path_factory.mktemp("http-registry") / "data")
-    server.create_user(*ADMIN, superuser=True)
-    server.start()
-    try:
-        yield Site(server, server.host, tls=False)
-    finally:
-        server.stop()
+def http_site(shared_registry: RegistryServer) -> Site:
+    """The embedded default (SQLite + filesystem, plain HTTP), one per module (``shared_registry``)."""
+    return Site(shared_registry, shared_registry.host, tls=False)
 
 
 @pytest.fixture(scope="module")
@@ -187,9 +179,7 @@ def https_alias_site(
     tmp_path_factory: pytest.TempPathFactory, test_ca: CertificateAuthority, docker_alias: str
 ) -> Iterator[Site]:
     """HTTPS at 198.18.0.x:PORT (SERVER_HOSTNAME too), relayed to the server: dockerd verifies this one."""
-    server = start_https_registry(
-        tmp_path_factory.mktemp("https-alias-registry"), test_ca, hostname=docker_alias
-    )
+    server = start_https_registry(tmp_path_factory.mktemp("https-alias-registry"), test_ca, hostname=docker_alias)
     host = f"{docker_alias}:{server.port}"
     try:
         with (
@@ -285,9 +275,7 @@ def containers_login(cc: ContainersClients, target: Target, tool: str = "skopeo"
 
 
 def docker_login(dockerd: Dockerd, config: Path, target: Target) -> None:
-    dockerd.docker(
-        "login", "--username", USER, "--password-stdin", target.host, config_dir=config, input=PASSWORD
-    )
+    dockerd.docker("login", "--username", USER, "--password-stdin", target.host, config_dir=config, input=PASSWORD)
 
 
 def raw_digest(cc: ContainersClients, target: Target, repo: str, reference: str) -> str:
@@ -311,9 +299,7 @@ def docker_pull(dockerd: Dockerd, config: Path, ref: str) -> str:
 
 
 def docker_repo_digests(dockerd: Dockerd, config: Path, ref: str) -> list[str]:
-    out = dockerd.docker(
-        "image", "inspect", "--format", "{{json .RepoDigests}}", ref, config_dir=config
-    ).stdout
+    out = dockerd.docker("image", "inspect", "--format", "{{json .RepoDigests}}", ref, config_dir=config).stdout
     return list(json.loads(out) or [])
 
 
@@ -337,9 +323,7 @@ def podman_digest(cc: ContainersClients, ref: str) -> tuple[str, list[str]]:
 # --------------------------------------------------------------------------------------------
 
 
-def test_skopeo_copy_roundtrip(
-    target: Target, cc: ContainersClients, image: OciImage, tmp_path: Path
-) -> None:
+def test_skopeo_copy_roundtrip(target: Target, cc: ContainersClients, image: OciImage, tmp_path: Path) -> None:
     """An OCI image goes in unchanged (same digest, OCI media type) and comes back byte-identical."""
     repo = f"{NAMESPACE}/skopeo-single"
     containers_login(cc, target)
@@ -392,9 +376,7 @@ def test_skopeo_copy_roundtrip(
     assert raw_digest(cc, target, repo, "v2s2") == v2s2
 
 
-def test_skopeo_copy_all_multiarch(
-    target: Target, cc: ContainersClients, multiarch: OciImage, tmp_path: Path
-) -> None:
+def test_skopeo_copy_all_multiarch(target: Target, cc: ContainersClients, multiarch: OciImage, tmp_path: Path) -> None:
     """``copy --all`` of an OCI index: the index and both platform manifests keep their digests."""
     repo = f"{NAMESPACE}/skopeo-multi"
     containers_login(cc, target)
@@ -469,9 +451,7 @@ def test_push_requires_login(target: Target, cc: ContainersClients, image: OciIm
         check=False,
     )
     assert anonymous.returncode != 0, "anonymous push was accepted"
-    assert re.search(r"unauthori[sz]ed|authentication required|denied", anonymous.stderr, re.I), (
-        anonymous.stderr
-    )
+    assert re.search(r"unauthori[sz]ed|authentication required|denied", anonymous.stderr, re.I), anonymous.stderr
 
     bad = cc.skopeo(
         "login",
@@ -665,9 +645,7 @@ def test_cross_client(
     pushed2 = read_digestfile(digestfile)
     assert target.manifest(f"{NAMESPACE}/from-podman", "v1")[:2] == (pushed2, DOCKER_MANIFEST)
     assert docker_pull(dockerd, docker_config, ref2) == pushed2
-    assert f"{target.host}/{NAMESPACE}/from-podman@{pushed2}" in docker_repo_digests(
-        dockerd, docker_config, ref2
-    )
+    assert f"{target.host}/{NAMESPACE}/from-podman@{pushed2}" in docker_repo_digests(dockerd, docker_config, ref2)
 
     # skopeo --all (OCI index) -> docker pull and podman pull resolve linux/amd64 through the index
     repo3 = f"{NAMESPACE}/from-skopeo"

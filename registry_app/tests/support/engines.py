@@ -86,9 +86,7 @@ def require(binary: str) -> str:
 class ClientError(AssertionError):
     """A client command failed; the message carries the command, exit code, stdout and stderr."""
 
-    def __init__(
-        self, cmd: Sequence[str], returncode: int | None, stdout: str, stderr: str, note: str = ""
-    ) -> None:
+    def __init__(self, cmd: Sequence[str], returncode: int | None, stdout: str, stderr: str, note: str = "") -> None:
         self.cmd = list(cmd)
         self.returncode = returncode
         self.stdout = stdout
@@ -122,9 +120,7 @@ def run(
         def text(b: bytes | str | None) -> str:
             return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
 
-        raise ClientError(
-            cmd, None, text(exc.stdout), text(exc.stderr), f"timed out after {timeout}s: "
-        ) from None
+        raise ClientError(cmd, None, text(exc.stdout), text(exc.stderr), f"timed out after {timeout}s: ") from None
     if check and proc.returncode != 0:
         raise ClientError(cmd, proc.returncode, proc.stdout, proc.stderr)
     return proc
@@ -188,9 +184,7 @@ DAEMON_JSON_WANTED = {
 
 def ensure_daemon_json(path: Path = DOCKER_DAEMON_JSON) -> dict[str, object]:
     """Merge the keys ENVIRONMENT.md asks for into daemon.json (existing values win). Returns the result."""
-    current: dict[str, object] = (
-        json.loads(path.read_text()) if path.exists() and path.read_text().strip() else {}
-    )
+    current: dict[str, object] = json.loads(path.read_text()) if path.exists() and path.read_text().strip() else {}
     merged = dict(current)
     opts = list(merged.get("exec-opts") or [])  # type: ignore[call-overload]
     if not any(str(o).startswith("native.cgroupdriver=") for o in opts):
@@ -393,9 +387,7 @@ class ContainersClients:
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 180
     ) -> subprocess.CompletedProcess[str]:
         buildah = require("buildah")
-        return run(
-            [buildah, *self.storage_opts, *args], env=self.env, input=input, check=check, timeout=timeout
-        )
+        return run([buildah, *self.storage_opts, *args], env=self.env, input=input, check=check, timeout=timeout)
 
     def skopeo(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 180

@@ -177,9 +177,7 @@ def _image_manifest(
             "Labels": {"org.opencontainers.image.title": name, "test.seed": seed},
         },
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
-        "history": [
-            {"created": CREATED, "created_by": f"tests.support.images layer {i}"} for i in range(len(layers))
-        ],
+        "history": [{"created": CREATED, "created_by": f"tests.support.images layer {i}"} for i in range(len(layers))],
     }
     if variant:
         config["variant"] = variant
@@ -191,9 +189,7 @@ def _image_manifest(
         "config": {"mediaType": OCI_CONFIG, "digest": sha256_digest(config_bytes), "size": len(config_bytes)},
         "layers": [layer.descriptor() for layer in layers],
     }
-    manifest_bytes = json.dumps(
-        manifest, indent=3
-    ).encode()  # not canonical on purpose: digest is of the bytes
+    manifest_bytes = json.dumps(manifest, indent=3).encode()  # not canonical on purpose: digest is of the bytes
     digest = writer.blob(manifest_bytes)
     blobs.add(digest)
     platform_desc: dict[str, Any] = {"os": os_, "architecture": arch}
