@@ -18,6 +18,7 @@ from registry_app.services.errors import (
     ManifestTooLarge,
     ManifestUnknown,
     NameInvalid,
+    NameUnknown,
     NotFound,
     PaginationInvalid,
     RangeInvalid,
@@ -226,6 +227,7 @@ class V2:
             self.registry.put_manifest, acc, ref, body, req.headers.get("content-type"), extra_tags
         )
         headers = [_h("Location", f"/v2/{name}/manifests/{digest}"), _h("Docker-Content-Digest", digest)]
+        headers += [_h("OCI-Tag", tag) for tag in extra_tags]
         if subject:
             headers.append(_h("OCI-Subject", subject))
         return Response(201, b"", headers)
@@ -246,8 +248,14 @@ class V2:
         return json_response(200, {"name": name, "tags": tags}, headers)
 
     async def referrers(self, req: Request, name: str, subject: str) -> Response:
-        acc = await self.access(req, name, "pull")
         artifact_type = req.q("artifactType")
+        try:
+            acc = await self.access(req, name, "pull")
+        except NameUnknown:
+            # The spec: a registry that supports referrers answers with an empty index, never 404,
+            # when nothing refers to the digest (here: the repository has no content yet).
+            check_digest(subject)
+            acc = None
         body = await self.blocking(self.registry.referrers, acc, subject, artifact_type)
         headers = [(b"content-type", mf.OCI_INDEX.encode())]
         if artifact_type:
