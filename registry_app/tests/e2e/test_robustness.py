@@ -7,7 +7,6 @@ import hashlib
 import http.client
 import os
 import subprocess
-
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor

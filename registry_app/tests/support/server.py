@@ -69,7 +69,7 @@ class RegistryServer:
         if self.config_dir:
             cmd += ["--config-dir", str(self.config_dir)]
         env = {**os.environ, **self.extra_env}
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         deadline = time.monotonic() + timeout
         verify: str | bool = str(self.ca_file) if self.ca_file else False
