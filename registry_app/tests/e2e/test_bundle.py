@@ -1,0 +1,51 @@
+"""A Quay config bundle: SUPER_USERS, CREATE_PRIVATE_REPO_ON_PUSH, FEATURE_ANONYMOUS_ACCESS."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import httpx
+import yaml
+
+from tests.support.oci import Client, Image, error_code
+from tests.support.server import RegistryServer
+
+
+def test_bundle_settings(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    server = RegistryServer(data_dir=tmp_path / "data", config_dir=bundle)
+    (bundle / "config.yaml").write_text(yaml.safe_dump({
+        "SERVER_HOSTNAME": f"registry.example.test:{server.port}",
+        "DB_URI": f"sqlite:///{tmp_path / 'registry.db'}",
+        "DISTRIBUTED_STORAGE_CONFIG": {"local": ["LocalStorage", {"storage_path": str(tmp_path / "blobs")}]},
+        "DISTRIBUTED_STORAGE_PREFERENCE": ["local"],
+        "SUPER_USERS": ["boss"],
+        "CREATE_PRIVATE_REPO_ON_PUSH": False,
+        "FEATURE_ANONYMOUS_ACCESS": False,
+        "SECRET_KEY": secrets.token_urlsafe(32),
+    }))
+    server.create_user("boss", "boss-password")  # superuser only through SUPER_USERS
+    server.create_user("dev", "dev-password")
+    server.start()
+    try:
+        boss = Client(server.url, auth=("boss", "boss-password"))
+        dev = Client(server.url, auth=("dev", "dev-password"))
+        img = Image.random()
+        # a superuser may push into another user's namespace; a plain user may not
+        assert boss.push_image("dev/tool", img, "v1").status_code == 201
+        r = dev.http.post("/v2/boss/tool/blobs/uploads/")
+        assert r.status_code == 403 and error_code(r) == "DENIED"
+        # the repository was created public (CREATE_PRIVATE_REPO_ON_PUSH: false) ...
+        assert dev.http.get("/v2/dev/tool/manifests/v1").status_code == 200
+        assert boss.push_image("boss/pub", img, "v1").status_code == 201
+        assert dev.http.get("/v2/boss/pub/manifests/v1").status_code == 200
+        # ... but with FEATURE_ANONYMOUS_ACCESS off, anonymous clients still need to log in
+        anon = httpx.get(f"{server.url}/v2/boss/pub/manifests/v1")
+        assert anon.status_code == 401
+        assert f'realm="http://registry.example.test:{server.port}/v2/auth"' in anon.headers["www-authenticate"]
+        boss.close()
+        dev.close()
+    finally:
+        server.stop()
