@@ -159,9 +159,11 @@ class AuthService:
 
     def verify_password(self, username: str, password: str) -> Identity:
         """Check a username/password; raise Unauthorized (or TooManyRequests when throttled)."""
+        # Cached only while the database is provably unchanged (SQLite's change counter): a new
+        # password, a deleted user or a regenerated token must stop working at once.
         generation = self.store.generation()
         key = hashlib.sha256(f"{username}\0{password}".encode()).hexdigest()
-        cached = self._basic_cache.get(key, generation)
+        cached = self._basic_cache.get(key, generation) if generation is not None else None
         if cached is not None:
             return cached
         self.throttle.check(username)
@@ -175,7 +177,8 @@ class AuthService:
             raise Unauthorized("invalid username or password")
         self.throttle.succeeded(username)
         ident = Identity(username=user.username, superuser=self.is_superuser(user), via="basic")
-        self._basic_cache.put(key, ident, 30.0, generation)
+        if generation is not None:
+            self._basic_cache.put(key, ident, 30.0, generation)
         return ident
 
     # -- tokens --------------------------------------------------------------------------------
