@@ -43,6 +43,129 @@ class User(Base):
     superuser: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    # Robots are users named ``parent+short`` with robot true, as in Quay.
+    robot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Set for accounts that log in through LDAP (the directory's uid), None for database users.
+    federated_uid: Mapped[str | None] = mapped_column(String(255))
+    tag_expiration_s: Mapped[int | None] = mapped_column(BigInteger)
+    last_accessed_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Team(Base):
+    """A team of an organization. Roles as in Quay: member, creator (may create repositories),
+    admin (administers the organization). Every organization has an ``owners`` team (admin)."""
+
+    __tablename__ = "team"
+    __table_args__ = (UniqueConstraint("organization_id", "name", name="uq_team_organization_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="member")
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class TeamMember(Base):
+    __tablename__ = "team_member"
+    team_id: Mapped[int] = mapped_column(ForeignKey("team.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class RobotSecret(Base):
+    """A robot's token, encrypted with DATABASE_SECRET_KEY (Quay shows it again on request)."""
+
+    __tablename__ = "robot_secret"
+    robot_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
+    token_encrypted: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    unstructured_metadata: Mapped[str | None] = mapped_column(Text)  # JSON
+
+
+class OAuthToken(Base):
+    """An API access token (Bearer on /api/v1, ``$oauthtoken`` on /v2/auth). The token is
+    ``token_name`` (looked up) + a secret whose SHA-256 is kept."""
+
+    __tablename__ = "oauth_token"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    token_name: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(Text)  # space separated
+    title: Mapped[str | None] = mapped_column(String(255))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AppToken(Base):
+    """An app-specific token (``$app`` on /v2/auth); shown again on request, so encrypted."""
+
+    __tablename__ = "app_token"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(255))
+    token_name: Mapped[str] = mapped_column(String(32), unique=True)
+    token_encrypted: Mapped[str] = mapped_column(Text)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    expiration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    last_accessed_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RepositoryPermission(Base):
+    """An explicit role (read, write, admin) on a repository for a user, robot or team."""
+
+    __tablename__ = "repository_permission"
+    __table_args__ = (
+        UniqueConstraint("repository_id", "user_id", name="uq_repository_permission_user"),
+        UniqueConstraint("repository_id", "team_id", name="uq_repository_permission_team"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repository.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+
+
+class LogEntry(Base):
+    """The audit log: who did what, where, from which address, with what metadata."""
+
+    __tablename__ = "log_entry"
+    __table_args__ = (
+        Index("ix_log_entry_account_time", "account_id", "datetime_ms"),
+        Index("ix_log_entry_repository_time", "repository_id", "datetime_ms"),
+        Index("ix_log_entry_performer_time", "performer_id", "datetime_ms"),
+        Index("ix_log_entry_time", "datetime_ms"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[int | None] = mapped_column(Integer)  # namespace (user or organization)
+    performer_id: Mapped[int | None] = mapped_column(Integer)
+    repository_id: Mapped[int | None] = mapped_column(Integer)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    metadata_json: Mapped[str] = mapped_column(Text, default="{}")
+    datetime_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Label(Base):
+    """A label on a manifest (from the manifest's config, the API, or internal)."""
+
+    __tablename__ = "label"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    manifest_id: Mapped[int] = mapped_column(ForeignKey("manifest.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(Text)
+    media_type: Mapped[str] = mapped_column(String(64), default="text/plain")
+    source_type: Mapped[str] = mapped_column(String(16), default="api")
+
+
+class FailedLogin(Base):
+    """Failed password logins per username, shared by every worker and host (brute-force guard)."""
+
+    __tablename__ = "failed_login"
+    username: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    first_ms: Mapped[int] = mapped_column(BigInteger)
+    last_ms: Mapped[int] = mapped_column(BigInteger)
 
 
 class Repository(Base):
@@ -54,6 +177,8 @@ class Repository(Base):
     visibility: Mapped[str] = mapped_column(String(16), default="private")
     description: Mapped[str | None] = mapped_column(Text)
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16), default="image", server_default="image")
+    state: Mapped[str] = mapped_column(String(16), default="NORMAL", server_default="NORMAL")
 
 
 class Blob(Base):
@@ -131,6 +256,8 @@ class Tag(Base):
     manifest_id: Mapped[int] = mapped_column(ForeignKey("manifest.id", ondelete="CASCADE"), index=True)
     lifetime_start_ms: Mapped[int] = mapped_column(BigInteger)
     lifetime_end_ms: Mapped[int | None] = mapped_column(BigInteger)
+    # When set, the tag stops being live at this time (tag expiration, quay.expires-after).
+    expiration_ms: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Upload(Base):

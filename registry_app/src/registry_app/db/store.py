@@ -54,6 +54,14 @@ class UserRow:
     organization: bool
     superuser: bool
     enabled: bool
+    robot: bool = False
+    federated_uid: str | None = None
+    tag_expiration_s: int | None = None
+    created_ms: int = 0
+
+    @property
+    def kind(self) -> str:
+        return "organization" if self.organization else "robot" if self.robot else "user"
 
 
 @dataclass(frozen=True)
@@ -461,7 +469,7 @@ class Store:
         return [ManifestRow(*r) for r in rows]
 
 
-def _user(row: Any) -> UserRow:
+def user_from_row(row: Any) -> UserRow:
     m = row._mapping
     return UserRow(
         m["id"],
@@ -471,7 +479,18 @@ def _user(row: Any) -> UserRow:
         bool(m["organization"]),
         bool(m["superuser"]),
         bool(m["enabled"]),
+        bool(m.get("robot", False)),
+        m.get("federated_uid"),
+        m.get("tag_expiration_s"),
+        int(m.get("created_ms") or 0),
     )
+
+
+_user = user_from_row
+
+
+def _insert(dialect: str, table: Any) -> Any:
+    return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
 
 
 __all__ = ["IntegrityError", "ManifestRow", "MissingReferences", "RepoRow", "Store", "UploadRow", "UserRow"]

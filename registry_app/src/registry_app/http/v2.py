@@ -472,5 +472,3 @@ class RangeNotSatisfiable(RegistryError):
 
     def __init__(self, size: int) -> None:
         super().__init__("requested range not satisfiable", headers={"Content-Range": f"bytes */{size}"})
-
-

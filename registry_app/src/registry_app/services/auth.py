@@ -1,10 +1,16 @@
 """Who is asking and what they may do: credentials, Docker registry tokens, repository permissions.
 
-Permissions (data-plane issue scope, built to grow into Quay's teams/robots): a user is admin of
-their own namespace; superusers (``SUPER_USERS`` or the user's superuser flag) are admin
-everywhere; a public repository is readable by everyone when ``FEATURE_ANONYMOUS_ACCESS`` is on
-(and by every signed-in user regardless). ``FEATURE_ANONYMOUS_PUSH`` (off by default) makes the
-registry open for anonymous writes, for throw-away local setups.
+Permissions follow Quay:
+- a user is admin of the repositories in their own namespace;
+- in an organization, members of a team with the ``admin`` role administer every repository;
+  ``creator`` teams may create repositories; any user, robot or team may hold an explicit role
+  (read, write, admin) on a repository;
+- superusers (``SUPER_USERS`` or the account's superuser flag) are admin everywhere;
+- a public repository is readable by every signed-in account, and anonymously when
+  ``FEATURE_ANONYMOUS_ACCESS`` is on;
+- API tokens are capped by their scopes (repo:read → read, repo:write → write, repo:admin → admin,
+  repo:create to create repositories).
+``FEATURE_ANONYMOUS_PUSH`` (a registry_app extension, off by default) opens everything to anyone.
 """
 
 from __future__ import annotations
@@ -14,14 +20,16 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import jwt
 from passlib.context import CryptContext
 
+from registry_app.db.identity import IdentityStore
 from registry_app.db.store import RepoRow, Store, UserRow
 from registry_app.services.errors import TooManyRequests, Unauthorized
+from registry_app.services.identity import IdentityError, IdentityService
 
 # argon2id at OWASP's recommended minimum (19 MiB, t=2, p=1): ~30 ms here, where passlib's default
 # (100 MiB, p=8) takes ~700 ms on a 2-core host. bcrypt verifies hashes imported from Quay.
@@ -36,21 +44,31 @@ PASSWORDS = CryptContext(
 
 ROLE_ORDER = {None: 0, "read": 1, "write": 2, "admin": 3}
 ACTION_ROLE = {"pull": "read", "push": "write", "delete": "admin", "*": "admin"}
+SCOPE_CAP = {"repo:read": "read", "repo:write": "write", "repo:admin": "admin"}
+LOGIN_FAILURES_ALLOWED = 5
+LOGIN_WINDOW_MS = 60_000
 
 
 @dataclass(frozen=True)
 class Identity:
-    """The caller. ``username`` None means anonymous. ``access`` is set for bearer tokens: the
-    repository actions the token grants (nothing beyond it is allowed, whatever the user could do)."""
+    """The caller. ``username`` None means anonymous. ``access`` is set for registry bearer tokens:
+    the repository actions the token grants (nothing beyond it is allowed). ``scopes`` is set for
+    API tokens: the most the token may do, whatever the account could."""
 
     username: str | None = None
     superuser: bool = False
     access: dict[str, frozenset[str]] | None = None
-    via: str = "anonymous"  # anonymous | basic | token
+    via: str = "anonymous"  # anonymous | basic | token | oauth
+    user_id: int | None = None
+    kind: str = "anonymous"  # anonymous | user | robot
+    scopes: frozenset[str] | None = None
 
     @property
     def anonymous(self) -> bool:
         return self.username is None
+
+    def has_scope(self, scope: str) -> bool:
+        return self.scopes is None or scope in self.scopes
 
 
 ANONYMOUS = Identity()
@@ -64,25 +82,25 @@ class Scope:
 
     @staticmethod
     def parse(text: str) -> Scope | None:
-        # repository:ns/name:pull,push  (names may contain ':' only as a registry port, which
-        # Docker strips before asking, so the last ':' separates the actions)
+        # repository:ns/name:pull,push (the last ':' separates the actions)
         parts = text.split(":")
         if len(parts) < 3:
             return None
         return Scope(parts[0], ":".join(parts[1:-1]), tuple(a for a in parts[-1].split(",") if a))
 
 
-@dataclass
-class _Cached:
-    value: Any
-    expires: float
-    generation: int | None = None
+class DirectoryAuth(Protocol):
+    """An external directory (LDAP): checks a password and returns (uid, email) or None."""
+
+    def authenticate(self, username: str, password: str) -> tuple[str, str | None] | None: ...
+
+    def is_superuser(self, username: str) -> bool: ...
 
 
 class _TTLCache:
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self.data: OrderedDict[str, _Cached] = OrderedDict()
+        self.data: OrderedDict[str, tuple[Any, float, int | None]] = OrderedDict()
         self.lock = threading.Lock()
 
     def get(self, key: str, generation: int | None) -> Any:
@@ -90,53 +108,26 @@ class _TTLCache:
             item = self.data.get(key)
             if item is None:
                 return None
-            if item.expires < time.monotonic() or item.generation != generation:
+            if item[1] < time.monotonic() or item[2] != generation:
                 del self.data[key]
                 return None
-            return item.value
+            return item[0]
 
     def put(self, key: str, value: Any, ttl: float, generation: int | None) -> None:
         with self.lock:
-            self.data[key] = _Cached(value, time.monotonic() + ttl, generation)
+            self.data[key] = (value, time.monotonic() + ttl, generation)
             self.data.move_to_end(key)
             while len(self.data) > self.size:
                 self.data.popitem(last=False)
 
 
-@dataclass
-class LoginThrottle:
-    """Slows down password guessing for one account: after ``free`` failures in ``window``
-    seconds, further attempts for that username are refused with 429 until the window passes."""
-
-    free: int = 5
-    window: float = 60.0
-    failures: dict[str, list[float]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def check(self, username: str) -> None:
-        with self.lock:
-            now = time.monotonic()
-            recent = [t for t in self.failures.get(username, []) if now - t < self.window]
-            self.failures[username] = recent
-            if len(recent) >= self.free:
-                retry = int(self.window - (now - recent[0])) + 1
-                raise TooManyRequests(
-                    "too many failed logins for this account; try again later", headers={"Retry-After": str(retry)}
-                )
-
-    def failed(self, username: str) -> None:
-        with self.lock:
-            self.failures.setdefault(username, []).append(time.monotonic())
-
-    def succeeded(self, username: str) -> None:
-        with self.lock:
-            self.failures.pop(username, None)
-
-
 class AuthService:
-    def __init__(self, store: Store, config: Any) -> None:
+    def __init__(self, store: Store, config: Any, directory: DirectoryAuth | None = None) -> None:
         self.store = store
         self.config = config
+        self.identities = IdentityStore(store.engine)
+        self.identity = IdentityService(self.identities, config)
+        self.directory = directory
         self.server_hostname: str = config["SERVER_HOSTNAME"]
         self.super_users = frozenset(config.get("SUPER_USERS") or ())
         self.anonymous_access = bool(config.get("FEATURE_ANONYMOUS_ACCESS", True))
@@ -147,18 +138,27 @@ class AuthService:
         self._jwt_key = hashlib.sha256(b"registry-app docker token v1\0" + config.secret_key.encode()).digest()
         self._token_cache = _TTLCache()
         self._basic_cache = _TTLCache()
-        self.throttle = LoginThrottle()
         self._dummy_hash = PASSWORDS.hash(secrets.token_hex(8))
 
     # -- users ---------------------------------------------------------------------------------
     def is_superuser(self, user: UserRow) -> bool:
-        return user.superuser or user.username in self.super_users
+        return not user.robot and not user.organization and (user.superuser or user.username in self.super_users)
 
     def create_user(self, username: str, password: str, email: str | None, superuser: bool = False) -> UserRow:
-        return self.store.create_user(username, email, PASSWORDS.hash(password), superuser=superuser)
+        return self.identity.create_user(username, PASSWORDS.hash(password), email, superuser=superuser)
+
+    def identity_of(self, user: UserRow, via: str, scopes: frozenset[str] | None = None) -> Identity:
+        return Identity(
+            username=user.username,
+            superuser=self.is_superuser(user),
+            via=via,
+            user_id=user.id,
+            kind="robot" if user.robot else "user",
+            scopes=scopes,
+        )
 
     def verify_password(self, username: str, password: str) -> Identity:
-        """Check a username/password; raise Unauthorized (or TooManyRequests when throttled)."""
+        """Check Basic credentials of any kind; raise Unauthorized (or TooManyRequests)."""
         # Cached only while the database is provably unchanged (SQLite's change counter): a new
         # password, a deleted user or a regenerated token must stop working at once.
         generation = self.store.generation()
@@ -166,24 +166,78 @@ class AuthService:
         cached = self._basic_cache.get(key, generation) if generation is not None else None
         if cached is not None:
             return cached
-        self.throttle.check(username)
-        user = self.store.get_user(username)
-        if user is None or user.organization or not user.enabled or not user.password_hash:
-            PASSWORDS.verify(password, self._dummy_hash)  # same cost as a real check
-            self.throttle.failed(username)
-            raise Unauthorized("invalid username or password")
-        if not PASSWORDS.verify(password, user.password_hash):
-            self.throttle.failed(username)
-            raise Unauthorized("invalid username or password")
-        self.throttle.succeeded(username)
-        ident = Identity(username=user.username, superuser=self.is_superuser(user), via="basic")
+        try:
+            credential = self.identity.token_credential(username, password)
+        except IdentityError as exc:
+            raise Unauthorized(exc.message) from None
+        if credential is not None:
+            ident = self.identity_of(
+                credential.user, credential.kind if credential.kind != "robot" else "basic", credential.scopes
+            )
+        else:
+            ident = self._check_person(username, password)
         if generation is not None:
             self._basic_cache.put(key, ident, 30.0, generation)
         return ident
 
-    # -- tokens --------------------------------------------------------------------------------
+    def _check_person(self, username: str, password: str) -> Identity:
+        failures, started = self.identities.failed_logins(username, LOGIN_WINDOW_MS)
+        if failures >= LOGIN_FAILURES_ALLOWED:
+            retry = max(1, (started + LOGIN_WINDOW_MS - int(time.time() * 1000)) // 1000 + 1)
+            raise TooManyRequests(
+                "too many failed logins for this account; try again later", headers={"Retry-After": str(retry)}
+            )
+        if self.directory is not None:
+            user = self._check_directory(username, password)
+        else:
+            user = self.identities.get(username)
+            ok = (
+                user is not None
+                and not user.organization
+                and not user.robot
+                and user.enabled
+                and user.password_hash is not None
+                and PASSWORDS.verify(password, user.password_hash)
+            )
+            if user is None or not user.password_hash:
+                PASSWORDS.verify(password, self._dummy_hash)  # same cost whether or not the user exists
+            if not ok:
+                user = None
+        if user is None:
+            self.identities.record_failed_login(username, LOGIN_WINDOW_MS)
+            raise Unauthorized("invalid username or password")
+        if failures:
+            self.identities.clear_failed_logins(username)
+        return self.identity_of(user, "basic")
+
+    def _check_directory(self, username: str, password: str) -> UserRow | None:
+        """LDAP: the directory decides; the account is created on first login (linked by uid)."""
+        assert self.directory is not None
+        found = self.directory.authenticate(username, password)
+        if found is None:
+            return None
+        uid, email = found
+        user = self.identities.get_by_federated_uid(uid) or self.identities.get(uid)
+        superuser = self.directory.is_superuser(uid)
+        if user is None:
+            user = self.identity.create_user(uid, None, email, superuser=superuser, federated_uid=uid)
+        elif user.superuser != superuser or user.federated_uid != uid:
+            self.identities.update_account(user.id, superuser=superuser, federated_uid=uid)
+            user = self.identities.get(user.username)
+        return user if user is not None and user.enabled else None
+
+    # -- registry tokens -----------------------------------------------------------------------
     def issue_token(self, ident: Identity, grants: list[Scope], service: str | None) -> tuple[str, int]:
         now = int(time.time())
+        context: dict[str, Any] = {
+            "version": 2,
+            "kind": ident.kind,
+            "user": ident.username,
+            "superuser": ident.superuser,
+            "user_id": ident.user_id,
+        }
+        if ident.kind == "robot" and ident.username:
+            context["robot_fp"] = self._robot_fingerprint(ident.username)
         claims: dict[str, Any] = {
             "iss": "quay",
             "aud": service or self.server_hostname,
@@ -193,17 +247,18 @@ class AuthService:
             "exp": now + self.token_lifetime,
             "jti": secrets.token_urlsafe(16),
             "access": [{"type": g.type, "name": g.name, "actions": list(g.actions)} for g in grants],
-            "context": {
-                "version": 2,
-                "kind": "user" if ident.username else "anonymous",
-                "user": ident.username,
-                "superuser": ident.superuser,
-            },
+            "context": context,
         }
         return jwt.encode(claims, self._jwt_key, algorithm="HS256"), self.token_lifetime
 
+    def _robot_fingerprint(self, name: str) -> str | None:
+        robot = self.identities.get(name)
+        token = self.identity.robot_token(robot) if robot is not None and robot.robot else None
+        return hashlib.sha256(token.encode()).hexdigest()[:16] if token else None
+
     def verify_token(self, token: str) -> Identity:
-        cached = self._token_cache.get(token, None)
+        generation = self.store.generation()
+        cached = self._token_cache.get(token, generation)
         if cached is not None:
             return cached
         try:
@@ -217,32 +272,86 @@ class AuthService:
             elif entry.get("type") == "registry":
                 access[f"registry:{entry['name']}"] = frozenset(entry.get("actions") or ())
         ctx = claims.get("context") or {}
-        ident = Identity(username=ctx.get("user"), superuser=bool(ctx.get("superuser")), access=access, via="token")
+        kind = ctx.get("kind") or ("user" if ctx.get("user") else "anonymous")
+        if kind == "robot" and ctx.get("robot_fp") != self._robot_fingerprint(str(ctx.get("user"))):
+            # The robot was deleted or its token regenerated: its tokens stop working at once.
+            raise Unauthorized("the robot account's token has changed; log in again")
+        ident = Identity(
+            username=ctx.get("user"),
+            superuser=bool(ctx.get("superuser")),
+            access=access,
+            via="token",
+            user_id=ctx.get("user_id"),
+            kind=kind,
+        )
+        # Cached per database generation, so a robot change is seen at the next request on SQLite;
+        # on PostgreSQL (no generation) robot tokens are re-checked each time.
         ttl = max(1.0, float(claims["exp"]) - time.time())
-        self._token_cache.put(token, ident, ttl, None)
+        if kind != "robot" or generation is not None:
+            self._token_cache.put(token, ident, ttl, generation if kind == "robot" else None)
         return ident
 
     # -- permissions ---------------------------------------------------------------------------
+    def namespace(self, name: str) -> UserRow | None:
+        return self.identities.get(name)
+
     def role(self, ident: Identity, namespace: str, repo: RepoRow | None) -> str | None:
         """The caller's role on a repository (``repo`` None: not created yet, in ``namespace``)."""
         if self.anonymous_push:
             return "admin"
+        role = self._account_role(ident, namespace, repo)
+        if ident.scopes is not None and role is not None:
+            cap = max((SCOPE_CAP[s] for s in ident.scopes if s in SCOPE_CAP), key=lambda r: ROLE_ORDER[r], default=None)
+            role = role if ROLE_ORDER[role] <= ROLE_ORDER[cap] else cap
+        if repo is not None and repo.public and ROLE_ORDER[role] < ROLE_ORDER["read"]:
+            if not ident.anonymous or self.anonymous_access:
+                role = "read"
+        return role
+
+    def _account_role(self, ident: Identity, namespace: str, repo: RepoRow | None) -> str | None:
+        if ident.anonymous:
+            return None
         if ident.superuser:
             return "admin"
-        if ident.username is not None and ident.username == namespace:
+        if ident.username == namespace:
             return "admin"
-        if repo is not None and repo.public and (self.anonymous_access or not ident.anonymous):
-            return "read"
-        return None
+        user_id = ident.user_id
+        if user_id is None:
+            return None
+        ns_id = repo.namespace_id if repo is not None else None
+        if ns_id is None:
+            ns = self.identities.get(namespace)
+            if ns is None:
+                return None
+            ns_id = ns.id
+        best: str | None = None
+        if self.identities.org_role(user_id, ns_id) == "admin":
+            best = "admin"
+        elif repo is not None:
+            best = self.identities.explicit_role(user_id, repo.id)
+        return best
+
+    def org_role(self, ident: Identity, org: UserRow) -> str | None:
+        """'admin', 'creator', 'member' or None for an organization (superusers are admin)."""
+        if ident.superuser:
+            return "admin"
+        if ident.user_id is None:
+            return None
+        return self.identities.org_role(ident.user_id, org.id)
 
     def can_create(self, ident: Identity, namespace: str, namespace_exists: bool) -> bool:
-        if self.anonymous_push or ident.superuser:
+        if self.anonymous_push:
             return True
-        if ident.anonymous:
+        if ident.anonymous or (not ident.has_scope("repo:create") and ident.scopes is not None):
             return False
-        if ident.username == namespace:
+        if ident.superuser or ident.username == namespace:
             return True
-        return not namespace_exists and self.create_namespace_on_push
+        if not namespace_exists:
+            return self.create_namespace_on_push and ident.kind == "user"
+        ns = self.identities.get(namespace)
+        if ns is None or not ns.organization or ident.user_id is None:
+            return False
+        return self.identities.org_role(ident.user_id, ns.id) in ("admin", "creator")
 
     def allowed_actions(
         self, ident: Identity, namespace: str, repo: RepoRow | None, namespace_exists: bool, requested: tuple[str, ...]
@@ -258,6 +367,8 @@ class AuthService:
                 granted.append(action)
             elif repo is None and action == "push" and self.can_create(ident, namespace, namespace_exists):
                 granted.append(action)
+            elif repo is None and action == "pull" and self.can_create(ident, namespace, namespace_exists):
+                granted.append(action)  # pull of what one is about to create
         return tuple(granted)
 
     def token_allows(self, ident: Identity, repo_name: str, action: str) -> bool:

@@ -6,6 +6,7 @@ request bodies into ``AppendSession`` objects.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import uuid
@@ -34,6 +35,7 @@ from registry_app.services.errors import (
     StorageUnavailable,
     Unauthorized,
 )
+from registry_app.services.identity import IdentityError
 from registry_app.services.names import check_digest, check_tag, is_digest, split_repository
 from registry_app.storage.base import BlobLocation, BlobStorage, StorageError, UploadWriter
 from registry_app.storage.hashing import Hasher, new_hasher
@@ -138,20 +140,27 @@ class RegistryService:
                 raise Unauthorized("authentication required", headers={"x-scope": scope})
             raise Denied(f"requested access to {name} is denied", {"action": action, "name": name})
         if repo is None:
-            if create:
-                try:
-                    repo = self._db(
-                        self.store.create_repo,
-                        namespace,
-                        repo_name,
-                        "private" if self.private_on_push else "public",
-                        ident.superuser or self.auth.anonymous_push or self.auth.create_namespace_on_push,
-                    )
-                except LookupError:
-                    raise NameUnknown(f"namespace {namespace} does not exist", {"name": name}) from None
-            else:
+            if not create:
                 raise NameUnknown(f"repository {name} not known to registry", {"name": name})
+            repo = self._db(self._create_repository, ident, namespace, repo_name)
         return Access(name, namespace, repo_name, repo, ident)
+
+    def _create_repository(self, ident: Identity, namespace: str, repo_name: str) -> RepoRow:
+        """Create a repository on push. A missing namespace becomes an organization owned by the
+        pusher (superusers, CREATE_NAMESPACE_ON_PUSH); a creator who is not an organization admin
+        gets admin on the repository they created, as in Quay."""
+        creator = self.auth.identities.get(ident.username) if ident.username else None
+        if not self.store.namespace_exists(namespace):
+            try:
+                self.auth.identity.create_organization(namespace, None, creator)
+            except IdentityError:
+                if not self.store.namespace_exists(namespace):  # not just lost a race: a bad name
+                    raise NameInvalid(f"cannot create namespace {namespace!r}", {"name": namespace}) from None
+        visibility = "private" if self.private_on_push else "public"
+        repo = self.store.create_repo(namespace, repo_name, visibility, False)
+        if creator is not None and self.auth.role(ident, namespace, repo) != "admin":
+            self.auth.identities.set_repo_permission(repo.id, "admin", user_id=creator.id)
+        return repo
 
     @staticmethod
     def _db(fn: Any, *args: Any) -> Any:
@@ -197,7 +206,7 @@ class RegistryService:
         # The source is checked against the caller's own permissions, not the bearer token's
         # scope: tokens come only from /v2/auth with the same user's credentials, and clients
         # (and the conformance suite) reuse the token of the target repository for mounts.
-        reader = Identity(username=acc.ident.username, superuser=acc.ident.superuser, via="basic")
+        reader = dataclasses.replace(acc.ident, access=None, via="basic")
         for r in candidates:
             if self.auth.role(reader, r.namespace, r) is None:
                 continue

@@ -1,0 +1,234 @@
+"""Accounts as Quay has them: users, organizations (with an ``owners`` team), teams, robots
+(``parent+short`` with a 64-character token), API tokens (OAuth-style, with scopes) and
+app-specific tokens. Secrets that must be shown again (robot and app tokens) are encrypted with a
+key derived from DATABASE_SECRET_KEY; API tokens are kept only as a SHA-256."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import string
+import uuid as uuidlib
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from registry_app.db.identity import IdentityStore, TeamRow, TokenRow
+from registry_app.db.store import UserRow, now_ms
+
+NAMESPACE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+ROBOT_SHORT = re.compile(r"^[a-z][a-z0-9_]{1,254}$")
+TEAM_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{1,254}$")
+TEAM_ROLES = ("member", "creator", "admin")
+ALL_SCOPES = (
+    "repo:read",
+    "repo:write",
+    "repo:admin",
+    "repo:create",
+    "user:read",
+    "user:admin",
+    "org:admin",
+    "super:user",
+)
+TOKEN_ALPHABET = string.ascii_uppercase + string.digits
+
+
+class IdentityError(Exception):
+    """A request about accounts that cannot be done; ``status`` is the HTTP status it maps to."""
+
+    def __init__(self, message: str, status: int = 400, error_type: str = "invalid_request") -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.error_type = error_type
+
+
+def _random_token(n: int) -> str:
+    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(n))
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What a username/password pair turned out to be."""
+
+    user: UserRow
+    kind: str  # user | robot | oauth | app
+    scopes: frozenset[str] | None = None  # None: everything the account may do
+
+
+class IdentityService:
+    def __init__(self, store: IdentityStore, config: Any) -> None:
+        self.store = store
+        self.config = config
+        key_material = str(config.get("DATABASE_SECRET_KEY") or config.get("SECRET_KEY") or "")
+        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"registry-app", info=b"secrets v1").derive(
+            key_material.encode()
+        )
+        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+
+    # -- encryption of secrets that must be shown again -------------------------------------------
+    def encrypt(self, value: str) -> str:
+        return self._fernet.encrypt(value.encode()).decode()
+
+    def decrypt(self, value: str) -> str | None:
+        try:
+            return self._fernet.decrypt(value.encode()).decode()
+        except InvalidToken:
+            return None
+
+    # -- users and organizations ---------------------------------------------------------------
+    @staticmethod
+    def check_namespace_name(name: str) -> None:
+        if not (2 <= len(name) <= 255) or not NAMESPACE.match(name):
+            raise IdentityError(
+                f"invalid name {name!r}: 2 to 255 lowercase letters, digits and . _ - (not at either end)"
+            )
+
+    def create_user(
+        self,
+        username: str,
+        password_hash: str | None,
+        email: str | None,
+        *,
+        superuser: bool = False,
+        federated_uid: str | None = None,
+    ) -> UserRow:
+        self.check_namespace_name(username)
+        if self.store.get(username) is not None:
+            raise IdentityError(f"the name {username} is already taken", 400)
+        return self.store.create_account(
+            username, email=email, password_hash=password_hash, superuser=superuser, federated_uid=federated_uid
+        )
+
+    def create_organization(self, name: str, email: str | None, creator: UserRow | None) -> UserRow:
+        """An organization with an ``owners`` team (admin) holding its creator."""
+        self.check_namespace_name(name)
+        if self.store.get(name) is not None:
+            raise IdentityError(f"a user or organization with the name {name} already exists", 400)
+        org = self.store.create_account(name, email=email, organization=True)
+        owners = self.store.upsert_team(org.id, "owners", "admin", "Owners of the organization")
+        if creator is not None and not creator.robot:
+            self.store.add_member(owners.id, creator.id)
+        return org
+
+    # -- teams ---------------------------------------------------------------------------------
+    def set_team(self, org: UserRow, name: str, role: str, description: str | None) -> TeamRow:
+        if not TEAM_NAME.match(name):
+            raise IdentityError(f"invalid team name {name!r}: a letter, then letters, digits and _")
+        if role not in TEAM_ROLES:
+            raise IdentityError(f"invalid team role {role!r}: one of {', '.join(TEAM_ROLES)}")
+        if name == "owners" and role != "admin":
+            raise IdentityError("the owners team must keep the admin role")
+        return self.store.upsert_team(org.id, name, role, description)
+
+    # -- robots --------------------------------------------------------------------------------
+    def create_robot(
+        self, parent: UserRow, short: str, description: str | None = None, metadata: dict[str, Any] | None = None
+    ) -> tuple[UserRow, str]:
+        if not ROBOT_SHORT.match(short):
+            raise IdentityError(
+                f"invalid robot name {short!r}: a lowercase letter, then lowercase letters, digits and _"
+            )
+        name = f"{parent.username}+{short}"
+        if self.store.get(name) is not None:
+            raise IdentityError(f"existing robot with name: {name}", 400)
+        robot = self.store.create_account(name, robot=True)
+        token = _random_token(64)
+        self.store.set_robot_secret(
+            robot.id, self.encrypt(token), description, json.dumps(metadata) if metadata else None
+        )
+        return robot, token
+
+    def robot_token(self, robot: UserRow) -> str | None:
+        secret = self.store.robot_secret(robot.id)
+        return self.decrypt(secret[0]) if secret else None
+
+    def regenerate_robot(self, robot: UserRow) -> str:
+        token = _random_token(64)
+        self.store.set_robot_secret(robot.id, self.encrypt(token), keep_description=True)
+        return token
+
+    # -- API (OAuth-style) tokens --------------------------------------------------------------
+    def create_api_token(
+        self,
+        user: UserRow,
+        scopes: tuple[str, ...] = ALL_SCOPES,
+        title: str | None = None,
+        lifetime_s: int | None = None,
+    ) -> str:
+        unknown = set(scopes) - set(ALL_SCOPES)
+        if unknown:
+            raise IdentityError(f"unknown scopes: {', '.join(sorted(unknown))}")
+        name, secret = _random_token(20), _random_token(20)
+        expires = now_ms() + lifetime_s * 1000 if lifetime_s else None
+        self.store.add_oauth_token(
+            user.id, name, hashlib.sha256(secret.encode()).hexdigest(), " ".join(scopes), title, expires
+        )
+        return name + secret
+
+    def api_token(self, token: str) -> tuple[UserRow, frozenset[str]] | None:
+        if len(token) != 40:
+            return None
+        row = self.store.oauth_token(token[:20])
+        if row is None or (row.expires_ms is not None and row.expires_ms < now_ms()):
+            return None
+        if not hmac.compare_digest(row.secret, hashlib.sha256(token[20:].encode()).hexdigest()):
+            return None
+        user = self.store.user_by_id(row.user_id)
+        if user is None or not user.enabled:
+            return None
+        return user, frozenset(row.scopes.split())
+
+    # -- app-specific tokens -------------------------------------------------------------------
+    def create_app_token(self, user: UserRow, title: str, lifetime_s: int | None = None) -> TokenRow:
+        name, secret = _random_token(20), _random_token(40)
+        uuid = str(uuidlib.uuid4())
+        expires = now_ms() + lifetime_s * 1000 if lifetime_s else None
+        self.store.add_app_token(user.id, uuid, title, name, self.encrypt(name + secret), expires)
+        row = self.store.app_token_by_uuid(user.id, uuid)
+        assert row is not None
+        return row
+
+    def app_token_code(self, row: TokenRow) -> str | None:
+        return self.decrypt(row.secret)
+
+    def app_token(self, token: str) -> UserRow | None:
+        row = self.store.app_token_by_name(token[:20]) if len(token) == 60 else None
+        if row is None or (row.expires_ms is not None and row.expires_ms < now_ms()):
+            return None
+        code = self.decrypt(row.secret)
+        if code is None or not hmac.compare_digest(code, token):
+            return None
+        user = self.store.user_by_id(row.user_id)
+        return user if user is not None and user.enabled else None
+
+    # -- credentials ---------------------------------------------------------------------------
+    def token_credential(self, username: str, password: str) -> Credential | None:
+        """Credentials that are not a person's password: robots, API tokens, app tokens. Returns
+        None when the username is a plain user (the caller checks the password)."""
+        if username == "$oauthtoken":
+            found = self.api_token(password)
+            if found is None:
+                raise IdentityError("invalid API token", 401, "invalid_token")
+            return Credential(found[0], "oauth", found[1])
+        if username == "$app":
+            app_user = self.app_token(password)
+            if app_user is None:
+                raise IdentityError("invalid app-specific token", 401, "invalid_token")
+            return Credential(app_user, "app")
+        if "+" in username:
+            robot = self.store.get(username)
+            if robot is None or not robot.robot or not robot.enabled:
+                raise IdentityError("invalid robot account or token", 401, "invalid_token")
+            token = self.robot_token(robot)
+            if token is None or not hmac.compare_digest(token, password):
+                raise IdentityError("invalid robot account or token", 401, "invalid_token")
+            return Credential(robot, "robot")
+        return None
