@@ -16,10 +16,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import json
 import re
 
-from ansible_collections.quay.registry.plugins.module_utils.config_schema import SCHEMA_JSON
+from ansible_collections.quay.registry.plugins.module_utils.config_schema import SCHEMA
 
 REDACTED = "********"
 _SECRET_KEY_RE = re.compile(r"(SECRET|PASSWORD|PASSWD|PSK|TOKEN)", re.IGNORECASE)
@@ -34,7 +35,7 @@ def load_schema():
         text = resources.files("registry_app").joinpath("config_schema.json").read_text(encoding="utf-8")
         return json.loads(text), "registry_app"
     except Exception:
-        return json.loads(SCHEMA_JSON), "quay.registry bundled copy"
+        return copy.deepcopy(SCHEMA), "quay.registry bundled copy"
 
 
 def _describe_path(path):

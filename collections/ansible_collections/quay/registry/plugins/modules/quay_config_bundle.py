@@ -25,13 +25,15 @@ description:
   - Validation uses C(jsonschema) when it supports Draft 2020-12, else a built-in validator for
     the keywords the schema uses.
 author:
-  - quay.registry contributors
+  - quay.registry contributors (@quay-registry)
 requirements:
   - PyYAML on the managed host
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Secrets (keys, passwords, the password in O(db_uri)) are replaced by C(********).
 options:
@@ -369,7 +371,7 @@ def main():
             extra_config=dict(type="dict", default={}),
             ssl_cert=dict(type="path"),
             ssl_key=dict(type="path", no_log=False),
-            ssl_key_mode=dict(type="str", default="0600"),
+            ssl_key_mode=dict(type="str", default="0600", no_log=False),
             extra_ca_certs=dict(type="list", elements="path", default=[]),
             tarball=dict(type="bool", default=False),
             validate=dict(type="bool", default=True),

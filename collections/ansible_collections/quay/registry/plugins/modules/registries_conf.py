@@ -24,11 +24,13 @@ description:
     O(backup) to keep the original).
   - An entry is identified by its C(prefix), which defaults to its C(location).
 author:
-  - quay.registry contributors
+  - quay.registry contributors (@quay-registry)
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 options:
   path:
