@@ -47,11 +47,21 @@ class HealthChecks:
 
 
 class RegistryApp:
-    def __init__(self, registry: RegistryService, v2: V2, blocking: Blocking, health: HealthChecks) -> None:
+    def __init__(
+        self,
+        registry: RegistryService,
+        v2: V2,
+        blocking: Blocking,
+        health: HealthChecks,
+        api: Any = None,
+        audit: Any = None,
+    ) -> None:
         self.registry = registry
         self.v2 = v2
         self.blocking = blocking
         self.health = health
+        self.api = api
+        self.audit = audit
         self.out = sys.stderr
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -62,14 +72,30 @@ class RegistryApp:
             while True:
                 msg = await receive()
                 if msg["type"] == "lifespan.startup":
+                    if self.audit is not None:
+                        self.audit.start()
                     await send({"type": "lifespan.startup.complete"})
                 elif msg["type"] == "lifespan.shutdown":
+                    if self.audit is not None:
+                        self.audit.stop()
                     self.blocking.pool.shutdown(wait=False, cancel_futures=True)
                     await send({"type": "lifespan.shutdown.complete"})
                     return
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
+        if self.api is not None and scope["path"].startswith("/api/"):
+            status = 500
+
+            async def send_logged(message: dict[str, Any]) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            await self.api(scope, receive, send_logged)
+            self.access_log(Request(scope, receive), status, start)
+            return
         req = Request(scope, receive)
         head = req.method == "HEAD"
         try:
@@ -131,8 +157,22 @@ def create_app(config: Any) -> RegistryApp:
     store = Store(engine)
     storage = make_storage(config)
     storage.check()
-    auth = AuthService(store, config)
+    from registry_app.http.api import ApiContext, create_api
+    from registry_app.services.audit import AuditLog
+
+    auth = AuthService(store, config, directory=make_directory(config))
     registry = RegistryService(store, storage, auth, config)
+    audit = AuditLog(engine)
     blocking = Blocking()
-    v2 = V2(registry, auth, blocking, config)
-    return RegistryApp(registry, v2, blocking, HealthChecks(registry))
+    v2 = V2(registry, auth, blocking, config, audit)
+    api = create_api(ApiContext(auth=auth, registry=registry, audit=audit, config=config))
+    return RegistryApp(registry, v2, blocking, HealthChecks(registry), api, audit)
+
+
+def make_directory(config: Any) -> Any:
+    """The LDAP directory when AUTHENTICATION_TYPE is LDAP, else None (database users)."""
+    if config.get("AUTHENTICATION_TYPE", "Database") != "LDAP":
+        return None
+    from registry_app.services.ldap import LdapDirectory
+
+    return LdapDirectory(config)

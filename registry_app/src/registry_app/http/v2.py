@@ -49,7 +49,10 @@ def _h(name: str, value: str | int) -> tuple[bytes, bytes]:
 
 
 class V2:
-    def __init__(self, registry: RegistryService, auth: AuthService, blocking: Blocking, config: Any) -> None:
+    def __init__(
+        self, registry: RegistryService, auth: AuthService, blocking: Blocking, config: Any, audit: Any = None
+    ) -> None:
+        self.audit = audit
         self.registry = registry
         self.auth = auth
         self.blocking = blocking

@@ -1,0 +1,88 @@
+"""Quay's management API under /api/v1 (FastAPI): same paths, JSON shapes and error format.
+
+Endpoint groups live in modules of this package, each exposing ``router``. Endpoints are plain
+(sync) functions: FastAPI runs them in its thread pool, so they call the services directly.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from registry_app.http.api.common import ApiContext, ApiError, quay_error
+from registry_app.services.errors import RegistryError
+from registry_app.services.identity import IdentityError
+
+ROUTER_MODULES = (
+    "user",
+    "organization",
+    "team",
+    "robot",
+    "repository",
+    "permission",
+    "tag",
+    "manifest",
+    "logs",
+    "superuser",
+    "apptoken",
+)
+
+
+def create_api(ctx: ApiContext) -> FastAPI:
+    app = FastAPI(
+        title="registry_app API (Quay-compatible)",
+        version="1",
+        description="Quay's /api/v1 as registry_app implements it.",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return quay_error(request, exc.status, exc.error_type, exc.message, exc.headers)
+
+    @app.exception_handler(IdentityError)
+    async def _identity_error(request: Request, exc: IdentityError) -> JSONResponse:
+        return quay_error(request, exc.status, exc.error_type, exc.message)
+
+    @app.exception_handler(RegistryError)
+    async def _registry_error(request: Request, exc: RegistryError) -> JSONResponse:
+        status = exc.status if exc.status != 401 else 401
+        kind = {401: "invalid_token", 403: "insufficient_scope", 404: "not_found", 429: "too_many_requests"}.get(
+            status, "invalid_request" if status < 500 else "server_error"
+        )
+        headers = {k: v for k, v in exc.headers.items() if k != "x-scope"}
+        return quay_error(request, status, kind, exc.message, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
+            for e in exc.errors()
+        )
+        return quay_error(request, 400, "invalid_request", problems or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+        return quay_error(request, exc.status_code, kind, str(exc.detail))
+
+    for name in ROUTER_MODULES:
+        module = importlib.import_module(f"registry_app.http.api.{name}")
+        app.include_router(module.router, prefix="/api/v1")
+
+    @app.get("/api/v1/discovery", tags=["discovery"], summary="The API described in OpenAPI")
+    def discovery() -> dict[str, Any]:
+        return app.openapi()
+
+    return app
+
+
+__all__ = ["ApiContext", "ApiError", "create_api"]

@@ -1,0 +1,172 @@
+"""What every /api/v1 module shares: the context, the caller, errors, scopes, Quay's JSON shapes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+
+from registry_app.db.store import RepoRow, UserRow
+from registry_app.services.audit import AuditLog
+from registry_app.services.auth import ANONYMOUS, AuthService, Identity
+from registry_app.services.errors import Unauthorized
+from registry_app.services.registry import RegistryService
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, message: str, error_type: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_type = error_type or {
+            400: "invalid_request",
+            401: "invalid_token",
+            403: "insufficient_scope",
+            404: "not_found",
+            409: "conflict",
+            429: "too_many_requests",
+        }.get(status, "invalid_request")
+        self.headers = headers
+
+
+def quay_error(
+    request: Request, status: int, error_type: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """Quay's API error body."""
+    base = f"{request.url.scheme}://{request.headers.get('host', 'localhost')}"
+    body = {
+        "status": status,
+        "error_message": message,
+        "title": error_type,
+        "error_type": error_type,
+        "detail": message,
+        "type": f"{base}/api/v1/error/{error_type}",
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+@dataclass
+class ApiContext:
+    auth: AuthService
+    registry: RegistryService
+    audit: AuditLog
+    config: Any
+
+
+def ctx_of(request: Request) -> ApiContext:
+    return request.app.state.ctx
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _identify(request: Request) -> Identity:
+    ctx = ctx_of(request)
+    if ctx.config.get("BROWSER_API_CALLS_XHR_ONLY", True):
+        ua = request.headers.get("user-agent", "")
+        if (
+            ua.startswith("Mozilla/")
+            and "authorization" not in request.headers
+            and request.headers.get("x-requested-with") != "XMLHttpRequest"
+        ):
+            raise ApiError(400, "API calls must be invoked with an X-Requested-With header if called from a browser")
+    header = request.headers.get("authorization")
+    if not header:
+        return ANONYMOUS
+    kind, _, cred = header.partition(" ")
+    kind = kind.lower()
+    cred = cred.strip()
+    if kind == "bearer":
+        found = ctx.auth.identity.api_token(cred)
+        if found is None:
+            raise ApiError(401, "Invalid or expired access token", "invalid_token")
+        user, scopes = found
+        return ctx.auth.identity_of(user, "oauth", scopes)
+    if kind == "basic":
+        try:
+            username, _, password = base64.b64decode(cred, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ApiError(401, "malformed Basic credentials", "invalid_token") from None
+        try:
+            return ctx.auth.verify_password(username, password)
+        except Unauthorized as exc:
+            ctx.audit.record("login_failure", ip=client_ip(request), metadata={"username": username, "type": "api"})
+            raise ApiError(401, exc.message, "invalid_token") from None
+    raise ApiError(401, f"unsupported authorization scheme {kind!r}", "invalid_token")
+
+
+def caller(request: Request) -> Identity:
+    ident = _identify(request)
+    request.state.identity = ident
+    return ident
+
+
+Caller = Annotated[Identity, Depends(caller)]
+Ctx = Annotated[ApiContext, Depends(ctx_of)]
+
+
+def require_user(ident: Identity, scope: str | None = None) -> Identity:
+    """A signed-in account (not anonymous) whose token, if any, has ``scope``."""
+    if ident.anonymous:
+        raise ApiError(401, "Requires authentication", "invalid_token")
+    if scope is not None and not ident.has_scope(scope):
+        raise ApiError(403, f"the token lacks the {scope} scope", "insufficient_scope")
+    return ident
+
+
+def require_superuser(ident: Identity) -> Identity:
+    require_user(ident, "super:user")
+    if not ident.superuser:
+        raise ApiError(403, "Unauthorized: superuser rights required", "insufficient_scope")
+    return ident
+
+
+def avatar(name: str, kind: str = "user") -> dict[str, Any]:
+    import hashlib
+
+    h = hashlib.md5(name.encode(), usedforsecurity=False).hexdigest()
+    return {"name": name, "hash": h, "color": f"#{h[:6]}", "kind": kind}
+
+
+def user_view(user: UserRow) -> dict[str, Any]:
+    """A user/robot/org as Quay's entity references show it."""
+    return {
+        "name": user.username,
+        "kind": user.kind if user.kind != "organization" else "org",
+        "is_robot": user.robot,
+        "avatar": avatar(user.username, "robot" if user.robot else "user"),
+    }
+
+
+def repo_view(repo: RepoRow, description: str | None = None) -> dict[str, Any]:
+    return {
+        "namespace": repo.namespace,
+        "name": repo.name,
+        "description": description,
+        "is_public": repo.public,
+        "kind": "image",
+        "state": "NORMAL",
+    }
+
+
+__all__ = [
+    "ApiContext",
+    "ApiError",
+    "Caller",
+    "Ctx",
+    "avatar",
+    "client_ip",
+    "ctx_of",
+    "quay_error",
+    "repo_view",
+    "require_superuser",
+    "require_user",
+    "user_view",
+]
