@@ -127,12 +127,20 @@ def test_ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
 
 
 def start_https_registry(
-    base: Path, ca: CertificateAuthority, *, hostname: str | None = None, extra_sans: tuple[str, ...] = ()
+    base: Path,
+    ca: CertificateAuthority,
+    *,
+    hostname: str | None = None,
+    extra_sans: tuple[str, ...] = (),
+    netns: str | None = None,
+    address: str = "127.0.0.1",
 ) -> RegistryServer:
     """A started HTTPS server on a config bundle (config.yaml + ssl.cert/ssl.key) with superuser ``admin``.
 
     SERVER_HOSTNAME is ``127.0.0.1:PORT`` unless ``hostname`` (a host without port) is given; the
-    certificate names 127.0.0.1, localhost, ``hostname`` and ``extra_sans``. Call ``.stop()``.
+    certificate names 127.0.0.1, localhost, ``hostname`` and ``extra_sans``. With ``netns`` the server
+    runs in that network namespace bound to ``address`` (a test host; pass ``hostname=address``).
+    Call ``.stop()``.
     """
     import secrets
 
@@ -143,7 +151,12 @@ def start_https_registry(
     bundle = base / "https-config"
     bundle.mkdir(parents=True)
     server = RegistryServer(
-        data_dir=base / "https-data", config_dir=bundle, scheme="https", ca_file=ca.cert_path
+        data_dir=base / "https-data",
+        config_dir=bundle,
+        scheme="https",
+        ca_file=ca.cert_path,
+        netns=netns,
+        address=address,
     )
     config = {
         "SERVER_HOSTNAME": f"{hostname or '127.0.0.1'}:{server.port}",

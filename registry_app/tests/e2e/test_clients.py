@@ -5,10 +5,11 @@ user would set it up (certs.d/HOST:PORT/ca.crt); no HTTPS test passes ``--tls-ve
 relies on an insecure-registry setting. Over HTTP, skopeo/podman/buildah need ``--tls-verify=false``
 (that is how they speak HTTP) and dockerd treats 127.0.0.0/8 as insecure by default.
 
-dockerd also skips certificate checks for every 127.0.0.0/8 registry, so its HTTPS tests address
-the server as 198.18.0.x:PORT (an address added to ``lo`` for the session, relayed to the server)
-with SERVER_HOSTNAME set to match: dockerd then verifies the chain, which
-``test_untrusted_ca_is_rejected`` proves.
+dockerd also skips certificate checks for every 127.0.0.0/8 registry, so its HTTPS tests run the
+server on a test host: a network namespace made for the session (``netns_host``: one per xdist
+worker, joined to the host by a veth pair), the server bound to 10.254.N.2:PORT inside it, with
+SERVER_HOSTNAME and the certificate's IP SAN set to match. dockerd reaches it through the veth and
+verifies the chain, which ``test_untrusted_ca_is_rejected`` proves.
 
 The check in every test: the manifest digest the pushing client reports equals the one the registry
 serves (Docker-Content-Digest and sha256 of the body, fetched independently with httpx) and the one
@@ -33,10 +34,9 @@ from tests.conftest import ADMIN, start_https_registry
 from tests.support.engines import (
     ContainersClients,
     Dockerd,
-    TcpForwarder,
-    alias_address,
+    NetnsHost,
     ensure_containers_conf,
-    loopback_alias,
+    netns_host,
     require,
     trust_ca,
 )
@@ -69,7 +69,7 @@ SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 @dataclass
 class Target:
     server: RegistryServer
-    host: str  # what clients put in references: 127.0.0.1:PORT or 198.18.0.x:PORT
+    host: str  # what clients put in references: 127.0.0.1:PORT or 10.254.N.2:PORT
     tls: bool
     ca_file: Path | None = None
     _tokens: dict[str, str] = field(default_factory=dict)
@@ -174,19 +174,20 @@ def https_site(tmp_path_factory: pytest.TempPathFactory, test_ca: CertificateAut
         server.stop()
 
 
+def start_netns_registry(base: Path, ca: CertificateAuthority, test_host: NetnsHost) -> RegistryServer:
+    """HTTPS inside the test host's namespace at 10.254.N.2:PORT (SERVER_HOSTNAME and IP SAN too)."""
+    return start_https_registry(base, ca, hostname=test_host.address, netns=test_host.name, address=test_host.address)
+
+
 @pytest.fixture(scope="module")
-def https_alias_site(
-    tmp_path_factory: pytest.TempPathFactory, test_ca: CertificateAuthority, docker_alias: str
+def https_netns_site(
+    tmp_path_factory: pytest.TempPathFactory, test_ca: CertificateAuthority, test_host: NetnsHost
 ) -> Iterator[Site]:
-    """HTTPS at 198.18.0.x:PORT (SERVER_HOSTNAME too), relayed to the server: dockerd verifies this one."""
-    server = start_https_registry(tmp_path_factory.mktemp("https-alias-registry"), test_ca, hostname=docker_alias)
-    host = f"{docker_alias}:{server.port}"
+    """HTTPS on the test host at 10.254.N.2:PORT, ``test_ca`` in certs.d for it: dockerd verifies this one."""
+    server = start_netns_registry(tmp_path_factory.mktemp("https-netns-registry"), test_ca, test_host)
     try:
-        with (
-            TcpForwarder((docker_alias, server.port), ("127.0.0.1", server.port)),
-            trust_ca([host, server.host], test_ca.cert_path),
-        ):
-            yield Site(server, host, tls=True)
+        with trust_ca([server.host], test_ca.cert_path):
+            yield Site(server, server.host, tls=True)
     finally:
         server.stop()
 
@@ -209,15 +210,16 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
 
 
 @pytest.fixture(scope="session")
-def docker_alias() -> Iterator[str]:
-    with loopback_alias(alias_address()) as address:
-        yield address
+def test_host() -> Iterator[NetnsHost]:
+    """This session's network namespace (``quaytest-<worker>``) with 10.254.N.2 inside; removed at the end."""
+    with netns_host() as host:
+        yield host
 
 
 @pytest.fixture(params=["http", "https"])
 def docker_target(request: pytest.FixtureRequest, dockerd: Dockerd) -> Target:
-    """Like ``target``, but over HTTPS the server is 198.18.0.x:PORT so that dockerd verifies TLS."""
-    site: Site = request.getfixturevalue("http_site" if request.param == "http" else "https_alias_site")
+    """Like ``target``, but over HTTPS the server is on the test host (10.254.N.2:PORT): dockerd verifies TLS."""
+    site: Site = request.getfixturevalue("http_site" if request.param == "http" else "https_netns_site")
     return site.target()
 
 
@@ -474,19 +476,31 @@ def test_untrusted_ca_is_rejected(
     cc: ContainersClients,
     dockerd: Dockerd,
     docker_config: Path,
-    docker_alias: str,
+    test_host: NetnsHost,
     tmp_path: Path,
     test_ca: CertificateAuthority,
 ) -> None:
     """Without the CA in certs.d, skopeo and dockerd refuse the server: the HTTPS tests verify for real."""
-    server = start_https_registry(tmp_path / "https", test_ca, hostname=docker_alias)
+    server = start_netns_registry(tmp_path / "https", test_ca, test_host)
     try:
-        host = f"{docker_alias}:{server.port}"
-        res = cc.skopeo("inspect", "--raw", f"docker://{server.host}/{NAMESPACE}/nothing:latest", check=False)
+        host = server.host  # 10.254.N.2:PORT, not 127.0.0.0/8: dockerd does not treat it as insecure
+        res = cc.skopeo("inspect", "--raw", f"docker://{host}/{NAMESPACE}/nothing:latest", check=False)
         assert res.returncode != 0
         assert "x509" in res.stderr or "certificate" in res.stderr, res.stderr
-        with TcpForwarder((docker_alias, server.port), ("127.0.0.1", server.port)):
-            res = dockerd.docker(
+        res = dockerd.docker(
+            "login",
+            "--username",
+            USER,
+            "--password-stdin",
+            host,
+            config_dir=docker_config,
+            input=PASSWORD,
+            check=False,
+        )
+        assert res.returncode != 0, f"dockerd accepted an unknown CA for {host}: {res.stdout}"
+        assert "x509" in res.stderr or "certificate" in res.stderr, res.stderr
+        with trust_ca([host], test_ca.cert_path):
+            dockerd.docker(
                 "login",
                 "--username",
                 USER,
@@ -494,20 +508,7 @@ def test_untrusted_ca_is_rejected(
                 host,
                 config_dir=docker_config,
                 input=PASSWORD,
-                check=False,
             )
-            assert res.returncode != 0, f"dockerd accepted an unknown CA for {host}: {res.stdout}"
-            assert "x509" in res.stderr or "certificate" in res.stderr, res.stderr
-            with trust_ca([host], test_ca.cert_path):
-                dockerd.docker(
-                    "login",
-                    "--username",
-                    USER,
-                    "--password-stdin",
-                    host,
-                    config_dir=docker_config,
-                    input=PASSWORD,
-                )
     finally:
         server.stop()
 

@@ -16,22 +16,22 @@ HTTPS trust is what a user would configure: ``trust_ca`` drops the CA into
 /etc/containers/certs.d/HOST:PORT/ca.crt and /etc/docker/certs.d/HOST:PORT/ca.crt and removes it
 afterwards. dockerd treats every registry whose address is in 127.0.0.0/8 as "insecure" and then
 skips certificate verification altogether, so HTTPS against 127.0.0.1 would prove nothing for
-docker; ``LoopbackAlias`` + ``TcpForwarder`` give the server a second, non-127 address on ``lo``
-(198.18.0.0/15 is reserved for benchmarking, never routed) for which dockerd verifies for real.
+docker. ``netns_host`` therefore makes a test host: a network namespace per session (per xdist
+worker) joined to the host by a veth pair with a private /30 (10.254.N.1 on the host, 10.254.N.2
+inside). The HTTPS server for docker runs inside it (``ip netns exec``) on 10.254.N.2, an address
+dockerd does verify; nothing else on the machine answers there, and nothing leaves the machine.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
-import selectors
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
@@ -127,9 +127,9 @@ def run(
 
 
 def client_env(**extra: str) -> dict[str, str]:
-    """The environment for client processes: loopback and the alias range never go through a proxy."""
+    """The environment for client processes: loopback and the test host never go through a proxy."""
     env = dict(os.environ)
-    no_proxy = ",".join(filter(None, [env.get("NO_PROXY", ""), "127.0.0.1,localhost,198.18.0.0/15"]))
+    no_proxy = ",".join(filter(None, [env.get("NO_PROXY", ""), "127.0.0.1,localhost", netns_for_worker().address]))
     env["NO_PROXY"] = env["no_proxy"] = no_proxy
     env.update(extra)
     return env
@@ -397,7 +397,7 @@ class ContainersClients:
 
 
 # --------------------------------------------------------------------------------------------
-# TLS trust and a non-loopback address for dockerd
+# TLS trust and a test host in a network namespace for dockerd
 # --------------------------------------------------------------------------------------------
 
 
@@ -429,101 +429,118 @@ def trust_ca(hosts: Sequence[str], ca_file: Path) -> Iterator[list[Path]]:
                 d.rmdir()
 
 
-def alias_address() -> str:
-    """198.18.0.10 + the xdist worker number: each worker owns (adds and removes) its own alias."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    n = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
-    return f"198.18.0.{10 + n}"
+@dataclass(frozen=True)
+class NetnsHost:
+    """A test host: network namespace ``name`` joined to the host by the veth pair ``host_if``/``ns_if``.
+
+    The host side has ``host_address``/30, the namespace side ``address``/30 and ``lo`` is up inside.
+    A server started with ``ip netns exec NAME`` and bound to ``address`` is reachable from the host
+    (dockerd, skopeo, httpx) through the veth, and from nowhere else.
+    """
+
+    name: str
+    host_if: str
+    ns_if: str
+    host_address: str
+    address: str
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(f"{self.address}/30", strict=False)
+
+
+def netns_for_worker(worker: str | None = None) -> NetnsHost:
+    """The namespace, veth names and /30 of this pytest session (one per xdist worker).
+
+    Without xdist: ``quaytest-main``, 10.254.0.0/30; xdist worker ``gwK``: ``quaytest-gwK``,
+    10.254.(K+1).0/30. Interface names stay below the kernel's 15 characters.
+    """
+    worker = worker or os.environ.get("PYTEST_XDIST_WORKER") or "main"
+    if worker.startswith("gw") and worker[2:].isdigit():
+        n = int(worker[2:]) + 1
+    else:
+        worker, n = "main", 0
+    if n > 253:
+        raise RuntimeError(f"xdist worker {worker}: no 10.254.x.0/30 left for its test host")
+    return NetnsHost(
+        name=f"quaytest-{worker}",
+        host_if=f"qt{n}h",
+        ns_if=f"qt{n}n",
+        host_address=f"10.254.{n}.1",
+        address=f"10.254.{n}.2",
+    )
+
+
+def _route_clash(ip: str, network: ipaddress.IPv4Network) -> str:
+    """An existing route as specific as ``network`` or more that overlaps it ("" if none): ours would not win."""
+    for line in run([ip, "-4", "route", "show", "table", "all"], check=False).stdout.splitlines():
+        dest = line.split(" ", 1)[0]
+        if dest in ("default", "broadcast", "local", "unreachable", "blackhole", "prohibit", "multicast"):
+            dest = line.split(" ")[1] if dest != "default" else "0.0.0.0/0"
+        try:
+            route = ipaddress.ip_network(dest, strict=False)
+        except ValueError:
+            continue
+        if route.version == 4 and route.prefixlen >= network.prefixlen and route.overlaps(network):
+            return line.strip()
+    return ""
+
+
+def _remove_netns(ip: str, host: NetnsHost) -> None:
+    run([ip, "netns", "del", host.name], check=False)
+    run([ip, "link", "del", host.host_if], check=False)  # normally gone with the namespace's peer
+
+
+def _netns_exists(ip: str, name: str) -> bool:
+    listed = run([ip, "netns", "list"], check=False).stdout.split("\n")
+    return any(line.split(" ", 1)[0] == name for line in listed)
+
+
+def _pids_in(ip: str, name: str) -> list[int]:
+    out = run([ip, "netns", "pids", name], check=False).stdout
+    return [int(pid) for pid in out.split() if pid.isdigit()]
 
 
 @contextlib.contextmanager
-def loopback_alias(address: str) -> Iterator[str]:
-    """Add ``address``/32 to ``lo`` for the duration (needs CAP_NET_ADMIN); remove it if we added it."""
+def netns_host(host: NetnsHost | None = None) -> Iterator[NetnsHost]:
+    """Create the test host's namespace and veth pair (needs CAP_NET_ADMIN) and remove both afterwards.
+
+    Leftovers of a crashed run with the same names are removed first, unless processes still run in
+    that namespace (another live session): then the tests are unavailable rather than disturbing it.
+    """
     ip = require("ip")
-    shown = run([ip, "-o", "addr", "show", "dev", "lo"]).stdout
-    ours = f" {address}/32 " not in shown
-    if ours:
-        res = run([ip, "addr", "add", f"{address}/32", "dev", "lo"], check=False)
-        if res.returncode != 0:
-            unavailable(f"cannot add {address} to lo for the docker HTTPS test: {res.stderr.strip()}")
+    host = host or netns_for_worker()
+    if _netns_exists(ip, host.name):
+        if pids := _pids_in(ip, host.name):
+            unavailable(f"network namespace {host.name} exists with processes {pids} in it (another test run?)")
+        _remove_netns(ip, host)
+    elif run([ip, "link", "show", host.host_if], check=False).returncode == 0:
+        _remove_netns(ip, host)
+    if clash := _route_clash(ip, host.network):
+        unavailable(f"{host.network} is already routed on this machine ({clash}); not creating {host.name}")
+    steps = [
+        [ip, "netns", "add", host.name],
+        [ip, "link", "add", host.host_if, "type", "veth", "peer", "name", host.ns_if, "netns", host.name],
+        [ip, "addr", "add", f"{host.host_address}/30", "dev", host.host_if],
+        [ip, "link", "set", host.host_if, "up"],
+        [ip, "-n", host.name, "addr", "add", f"{host.address}/30", "dev", host.ns_if],
+        [ip, "-n", host.name, "link", "set", "lo", "up"],
+        [ip, "-n", host.name, "link", "set", host.ns_if, "up"],
+    ]
     try:
-        yield address
+        for step in steps:
+            res = run(step, check=False)
+            if res.returncode != 0:
+                _remove_netns(ip, host)
+                unavailable(
+                    f"cannot create the test host network namespace {host.name} for the docker HTTPS tests "
+                    f"({' '.join(step[1:])}: {res.stderr.strip()}); it needs CAP_NET_ADMIN"
+                )
+        yield host
     finally:
-        if ours:
-            run([ip, "addr", "del", f"{address}/32", "dev", "lo"], check=False)
-
-
-class TcpForwarder:
-    """Accept on ``listen`` and splice each connection to ``target`` (TLS passes through untouched)."""
-
-    def __init__(self, listen: tuple[str, int], target: tuple[str, int]) -> None:
-        self.target = target
-        self.sock = socket.create_server(listen, reuse_port=False)
-        self.sock.settimeout(0.2)
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._accepter = threading.Thread(target=self._accept, name=f"forward-{listen}", daemon=True)
-
-    def __enter__(self) -> TcpForwarder:
-        self._accepter.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._accepter.join(timeout=5)
-        self.sock.close()
-        for t in self._threads:
-            t.join(timeout=5)
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            t = threading.Thread(target=self._pipe, args=(client,), daemon=True)
-            t.start()
-            self._threads = [x for x in self._threads if x.is_alive()] + [t]
-
-    def _pipe(self, client: socket.socket) -> None:
-        try:
-            upstream = socket.create_connection(self.target, timeout=10)
-        except OSError:
-            client.close()
-            return
-        sel = selectors.DefaultSelector()
-        peers = {client: upstream, upstream: client}
-        for s in peers:
-            s.setblocking(False)
-            sel.register(s, selectors.EVENT_READ)
-        open_ = 2
-        try:
-            while open_ and not self._stop.is_set():
-                for key, _ in sel.select(timeout=0.2):
-                    src: socket.socket = key.fileobj  # type: ignore[assignment]
-                    dst = peers[src]
-                    try:
-                        data = src.recv(65536)
-                    except (BlockingIOError, InterruptedError):
-                        continue
-                    except OSError:
-                        data = b""
-                    if not data:
-                        sel.unregister(src)
-                        with contextlib.suppress(OSError):
-                            dst.shutdown(socket.SHUT_WR)
-                        open_ -= 1
-                        continue
-                    dst.setblocking(True)
-                    try:
-                        dst.sendall(data)
-                    except OSError:
-                        open_ = 0
-                    finally:
-                        dst.setblocking(False)
-        finally:
-            sel.close()
-            client.close()
-            upstream.close()
+        # Whatever still runs in our namespace was started by this session (servers are stopped by
+        # their fixtures first); end it by pid so the namespace can go.
+        for pid in _pids_in(ip, host.name) if _netns_exists(ip, host.name) else []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _remove_netns(ip, host)

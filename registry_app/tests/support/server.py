@@ -1,4 +1,8 @@
-"""Start the real ``registry-app serve`` as a subprocess on a free loopback port."""
+"""Start the real ``registry-app serve`` as a subprocess on a free loopback port.
+
+With ``netns`` and ``address`` the server runs inside that network namespace (``ip netns exec``),
+bound to ``address``: a test host made by the test run (see ``tests.support.engines.netns_host``).
+"""
 
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ def registry_app_bin() -> str:
 
 @dataclass
 class RegistryServer:
-    """One running server. ``url`` is http(s)://127.0.0.1:PORT; ``host`` is 127.0.0.1:PORT."""
+    """One running server. ``url`` is http(s)://ADDRESS:PORT; ``host`` is ADDRESS:PORT (127.0.0.1 by default)."""
 
     data_dir: Path
     config_dir: Path | None = None
@@ -39,10 +43,12 @@ class RegistryServer:
     log_path: Path | None = None
     scheme: str = "http"
     ca_file: Path | None = None
+    netns: str | None = None  # run inside this network namespace (``ip netns exec``)
+    address: str = "127.0.0.1"  # --bind address, and the address in ``host``/``url``
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.address}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -64,8 +70,18 @@ class RegistryServer:
     def start(self, timeout: float = 30.0) -> RegistryServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
-        cmd = [registry_app_bin(), "serve", "--bind", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir),
-               "--workers", str(self.workers)]
+        cmd = [
+            registry_app_bin(),
+            "serve",
+            "--bind",
+            f"{self.address}:{self.port}",
+            "--data-dir",
+            str(self.data_dir),
+            "--workers",
+            str(self.workers),
+        ]
+        if self.netns:
+            cmd = [shutil.which("ip") or "ip", "netns", "exec", self.netns, *cmd]  # ip execs the server
         if self.config_dir:
             cmd += ["--config-dir", str(self.config_dir)]
         env = {**os.environ, **self.extra_env}
