@@ -14,6 +14,7 @@ import secrets
 import string
 import uuid as uuidlib
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -21,12 +22,17 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from registry_app.db.identity import IdentityStore, TeamRow, TokenRow
+from registry_app.db.orgs import OrgStore
 from registry_app.db.store import UserRow, now_ms
 
 NAMESPACE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 ROBOT_SHORT = re.compile(r"^[a-z][a-z0-9_]{1,254}$")
 TEAM_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{1,254}$")
 TEAM_ROLES = ("member", "creator", "admin")
+QUAY_TEAM_NAME = re.compile(r"^([a-z0-9]+(?:[._-][a-z0-9]+)*)$")
+TIMESPAN = re.compile(r"^([0-9]+)([smhdwy])$")
+TIMESPAN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+DEFAULT_TAG_EXPIRATION_OPTIONS = ("0s", "1d", "1w", "2w", "4w")
 ALL_SCOPES = (
     "repo:read",
     "repo:write",
@@ -154,6 +160,136 @@ class IdentityService:
         token = _random_token(64)
         self.store.set_robot_secret(robot.id, self.encrypt(token), keep_description=True)
         return token
+
+    # -- organization management as Quay's API does it ----------------------------------------
+    @cached_property
+    def orgs(self) -> OrgStore:
+        return OrgStore(self.store.engine)
+
+    def organization(self, name: str) -> UserRow | None:
+        account = self.store.get(name)
+        return account if account is not None and account.organization else None
+
+    @staticmethod
+    def timespan_seconds(span: str) -> int:
+        """'2w', '1d', '45s' (Quay's duration strings) in seconds."""
+        match = TIMESPAN.match(span.strip())
+        if match is None:
+            raise IdentityError(f"invalid duration {span!r}")
+        return int(match[1]) * TIMESPAN_UNITS[match[2]]
+
+    def tag_expiration_s(self, account: UserRow) -> int:
+        if account.tag_expiration_s is not None:
+            return account.tag_expiration_s
+        return self.timespan_seconds(str(self.config.get("DEFAULT_TAG_EXPIRATION") or "2w"))
+
+    def change_email(self, account: UserRow, email: str) -> None:
+        """A new contact address; Quay refuses one a user already has."""
+        owner = self.orgs.person_with_email(email)
+        if owner is not None and owner.id != account.id:
+            raise IdentityError("E-mail address already used")
+        self.store.update_account(account.id, email=email)
+
+    def change_tag_expiration(self, account: UserRow, seconds: int) -> None:
+        """Only one of TAG_EXPIRATION_OPTIONS, as in Quay."""
+        options = self.config.get("TAG_EXPIRATION_OPTIONS") or DEFAULT_TAG_EXPIRATION_OPTIONS
+        if seconds not in {self.timespan_seconds(str(o)) for o in options}:
+            raise IdentityError("Invalid tag expiration option")
+        self.store.update_account(account.id, tag_expiration_s=seconds)
+
+    def _admin_teams(self, org: UserRow, user_id: int | None) -> set[str]:
+        if user_id is None:
+            return set()
+        return {t.name for t in self.store.user_teams(user_id, org.id) if t.role == "admin"}
+
+    def create_team(self, org: UserRow, name: str, role: str, description: str | None) -> TeamRow:
+        """A new team; names as Quay takes them (lowercase letters, digits, and . _ - inside)."""
+        if not (2 <= len(name) <= 255) or not QUAY_TEAM_NAME.match(name):
+            raise IdentityError(f"Invalid team name {name}: Namespace must match expression {QUAY_TEAM_NAME.pattern}")
+        if role not in TEAM_ROLES:
+            raise IdentityError(f"invalid team role {role!r}: one of {', '.join(TEAM_ROLES)}")
+        if self.store.team(org.id, name) is not None:
+            raise IdentityError(f"team {name} already exists")
+        return self.store.upsert_team(org.id, name, role, description)
+
+    def update_team(
+        self, org: UserRow, team: TeamRow, role: str | None, description: str | None, by_user_id: int | None
+    ) -> TeamRow:
+        """Change a team's role and/or description (None: keep). The caller may not take away
+        their own last admin team, and ``owners`` stays admin."""
+        new_role = role if role is not None else team.role
+        if new_role not in TEAM_ROLES:
+            raise IdentityError(f"invalid team role {new_role!r}: one of {', '.join(TEAM_ROLES)}")
+        if team.name == "owners" and new_role != "admin":
+            raise IdentityError("the owners team must keep the admin role")
+        if team.role == "admin" and new_role != "admin" and self._admin_teams(org, by_user_id) == {team.name}:
+            raise IdentityError(
+                f"Cannot remove admin from team '{team.name}' because calling user would no longer have "
+                f"admin on org '{org.username}'"
+            )
+        return self.store.upsert_team(
+            org.id, team.name, new_role, description if description is not None else team.description
+        )
+
+    def delete_team(self, org: UserRow, team: TeamRow, by_user_id: int | None) -> None:
+        if team.name == "owners":
+            raise IdentityError("the owners team cannot be deleted")
+        if team.role == "admin" and self._admin_teams(org, by_user_id) == {team.name}:
+            raise IdentityError(
+                f"Deleting team '{team.name}' would remove admin ability for the calling user "
+                f"in organization '{org.username}'"
+            )
+        self.store.delete_team(team.id)
+
+    def add_team_member(self, org: UserRow, team: TeamRow, member: UserRow) -> None:
+        """Users join directly (no e-mail invitations); robots only when they belong to ``org``."""
+        if member.organization:
+            raise IdentityError("Unknown user")
+        if member.robot and not member.username.startswith(org.username + "+"):
+            raise IdentityError(
+                "Cannot add the specified robot to this team, as it is not a member of the organization"
+            )
+        if any(m.id == member.id for m in self.store.team_members(team.id)):
+            raise IdentityError(f"User {member.username} is already a member of team {team.name}")
+        self.store.add_member(team.id, member.id)
+
+    def remove_team_member(self, org: UserRow, team: TeamRow, member: UserRow, by_user_id: int | None) -> None:
+        members = self.store.team_members(team.id)
+        if not any(m.id == member.id for m in members):
+            raise IdentityError(f"User {member.username} does not belong to team {team.name}")
+        if team.name == "owners" and not member.robot and sum(1 for m in members if not m.robot) <= 1:
+            raise IdentityError("Cannot remove the last owner of the organization")
+        if member.id == by_user_id and self._admin_teams(org, by_user_id) == {team.name}:
+            raise IdentityError("User cannot remove themselves from their only admin team.")
+        self.store.remove_member(team.id, member.id)
+
+    def find_robot(self, parent: UserRow, short: str) -> UserRow:
+        robot = self.store.get(f"{parent.username}+{short}")
+        if robot is None or not robot.robot:
+            raise IdentityError("Could not find robot with specified username")
+        return robot
+
+    def new_robot(
+        self, parent: UserRow, short: str, description: str | None, metadata: dict[str, Any] | None
+    ) -> tuple[UserRow, str]:
+        """create_robot with Quay's messages."""
+        if ROBOT_SHORT.match(short) and self.store.get(f"{parent.username}+{short}") is not None:
+            raise IdentityError(f"Existing robot with name: {parent.username}+{short}")
+        return self.create_robot(parent, short, description or "", metadata)
+
+    def robot_details(self, robot: UserRow) -> tuple[str, dict[str, Any]]:
+        """(description, unstructured metadata)."""
+        secret = self.store.robot_secret(robot.id)
+        description = (secret[1] if secret else None) or ""
+        try:
+            metadata = json.loads(secret[2]) if secret and secret[2] else {}
+        except ValueError:
+            metadata = {}
+        return description, metadata if isinstance(metadata, dict) else {}
+
+    def delete_robot(self, robot: UserRow) -> None:
+        """Gone with its token, team memberships and permissions: its credentials fail at once."""
+        self.store.delete_account(robot.id)
 
     # -- API (OAuth-style) tokens --------------------------------------------------------------
     def create_api_token(
