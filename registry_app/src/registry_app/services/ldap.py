@@ -1,16 +1,409 @@
-"""LDAP authentication with Quay's LDAP_* keys (ldap3). Filled in by the LDAP work."""
+"""LDAP authentication with Quay's LDAP_* keys, over ldap3.
+
+A login is Quay's (``data/users/externalldap.py``):
+
+1. bind as ``LDAP_ADMIN_DN`` / ``LDAP_ADMIN_PASSWD``;
+2. search each user base — ``LDAP_USER_RDN`` + ``LDAP_BASE_DN``, then each of
+   ``LDAP_SECONDARY_USER_RDNS`` + ``LDAP_BASE_DN`` — with ``(|(UID_ATTR=name)(EMAIL_ATTR=name))``
+   ANDed with ``LDAP_USER_FILTER`` (so people may sign in with their uid or their e-mail address);
+3. bind as the entry found with the given password: that bind is the password check.
+
+The account is the entry's ``LDAP_UID_ATTR`` value (default ``uid``) and its e-mail the first
+``LDAP_EMAIL_ATTR`` value (default ``mail``). Superusers are the users that also match
+``LDAP_SUPERUSER_FILTER``.
+
+Connections time out (``LDAP_NETWORK_TIMEOUT`` to connect, ``LDAP_TIMEOUT`` per operation, 10 s
+each by default): a directory that is down, silent or refuses the admin bind makes the login fail
+with ``LdapUnavailable`` (HTTP 503, naming the LDAP URI), never a hang and never a 401 that would
+blame the user. ``ldaps://`` certificates are verified against the system CAs plus ``ldap.crt``
+and ``extra_ca_certs/`` in the config bundle; ``LDAP_ALLOW_INSECURE_FALLBACK: true`` retries an
+``ldaps://`` connection whose certificate cannot be verified without verification (logged).
+``ldap://`` is plain LDAP, as in Quay. Passwords never reach a log or an error message.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import ldap3
+from ldap3.core.exceptions import LDAPException, LDAPInvalidFilterError, LDAPSocketOpenError
+from ldap3.operation.search import parse_filter
+from ldap3.utils.conv import escape_filter_chars
+
+from registry_app.services.errors import RegistryError
+
+log = logging.getLogger("registry_app.ldap")
+
+DEFAULT_TIMEOUT = 10.0
+SEARCH_SIZE_LIMIT = 20  # as Quay: a handful of candidates, the best one is chosen
+SUPERUSER_MEMO_SECONDS = 5.0  # authenticate() answers the is_superuser() that follows it
+
+# LDAP result codes (RFC 4511)
+SUCCESS = 0
+SIZE_LIMIT_EXCEEDED = 4
+NO_SUCH_OBJECT = 32
+INVALID_CREDENTIALS = 49
+
+
+class LdapUnavailable(RegistryError):
+    """The directory cannot answer: unreachable, timed out, TLS refused, admin bind rejected or
+    misconfigured. Not the user's fault, so not a 401."""
+
+    code = "UNKNOWN"
+    status = 503
+
+
+def _wrap(text: str) -> str:
+    text = text.strip()
+    return text if text.startswith("(") and text.endswith(")") else f"({text})"
+
+
+@dataclass(frozen=True)
+class LdapUri:
+    text: str
+    host: str
+    port: int
+    tls: bool  # ldaps://
+
+
+def _parse_uri(uri: str) -> LdapUri:
+    """ldap[s]://HOST[:PORT][/...] (what follows the host, as a DN in RFC 4516 URLs, is ignored)."""
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if scheme not in ("ldap", "ldaps"):
+        raise ValueError(f"{uri!r} must start with ldap:// or ldaps://")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{uri!r} has an invalid port") from None
+    if not parts.hostname:
+        raise ValueError(f"{uri!r} names no host")
+    return LdapUri(uri, parts.hostname, port or (636 if scheme == "ldaps" else 389), scheme == "ldaps")
+
+
+def ldap_config_problems(values: Any) -> list[str]:
+    """Problems with the LDAP_* keys of a config (empty when usable), as 'KEY: what is wrong'."""
+    problems = []
+    uris = str(values.get("LDAP_URI") or "").split()
+    if not uris:
+        problems.append("LDAP_URI: required when AUTHENTICATION_TYPE is LDAP")
+    for uri in uris:
+        try:
+            _parse_uri(uri)
+        except ValueError as exc:
+            problems.append(f"LDAP_URI: {exc}")
+    for key in ("LDAP_ADMIN_DN", "LDAP_ADMIN_PASSWD"):
+        if not values.get(key):
+            problems.append(f"{key}: required when AUTHENTICATION_TYPE is LDAP")
+    if not values.get("LDAP_BASE_DN"):
+        problems.append("LDAP_BASE_DN: required when AUTHENTICATION_TYPE is LDAP (a list such as [dc=example, dc=org])")
+    for key in ("LDAP_USER_FILTER", "LDAP_SUPERUSER_FILTER"):
+        text = values.get(key)
+        if text:
+            try:
+                parse_filter(_wrap(str(text)), None, True, True, None, False)
+            except LDAPInvalidFilterError as exc:
+                problems.append(f"{key}: {text!r} is not an LDAP filter ({exc})")
+    for key in ("LDAP_TIMEOUT", "LDAP_NETWORK_TIMEOUT"):
+        value = values.get(key)
+        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool) or value <= 0):
+            problems.append(f"{key}: expected a number of seconds > 0, got {value!r}")
+    return problems
+
+
+def _bundle_ca_pem(config_dir: Path | None) -> str | None:
+    """PEM text of ``ldap.crt`` and ``extra_ca_certs/*`` in the bundle, or None when there are none."""
+    if config_dir is None:
+        return None
+    files = [config_dir / "ldap.crt"]
+    extra = config_dir / "extra_ca_certs"
+    if extra.is_dir():
+        files += sorted(p for p in extra.iterdir() if p.suffix in (".crt", ".pem"))
+    pems = [p.read_text(encoding="ascii", errors="replace") for p in files if p.is_file()]
+    return "\n".join(pems) if pems else None
+
+
+def _system_ca_pem() -> str:
+    paths = ssl.get_default_verify_paths()
+    for name in (paths.cafile, paths.openssl_cafile):
+        if name and Path(name).is_file():
+            return Path(name).read_text(encoding="ascii", errors="replace")
+    return ""
+
+
+def _seconds(value: Any) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    return float(value) if ok else DEFAULT_TIMEOUT
+
+
+def _uris(text: str) -> tuple[LdapUri, ...]:
+    parsed = []
+    for uri in text.split():
+        try:
+            parsed.append(_parse_uri(uri))
+        except ValueError:
+            pass  # reported by ldap_config_problems
+    return tuple(parsed)
+
+
+@dataclass(frozen=True)
+class LdapSettings:
+    uris: tuple[LdapUri, ...]
+    admin_dn: str
+    admin_password: str = field(repr=False)
+    user_bases: tuple[str, ...]
+    uid_attr: str = "uid"
+    email_attr: str = "mail"
+    user_filter: str | None = None
+    superuser_filter: str | None = None
+    allow_insecure_fallback: bool = False
+    network_timeout: float = DEFAULT_TIMEOUT
+    timeout: float = DEFAULT_TIMEOUT
+    ca_pem: str | None = field(default=None, repr=False)
+
+    @staticmethod
+    def from_config(config: Any) -> LdapSettings:
+        base_dn = [str(p) for p in config.get("LDAP_BASE_DN") or []]
+        user_rdn = [str(p) for p in config.get("LDAP_USER_RDN") or []]
+        # As Quay: LDAP_USER_RDN is a list of RDN parts; LDAP_SECONDARY_USER_RDNS a list of RDN strings.
+        relative = [",".join(user_rdn)] + [str(r) for r in config.get("LDAP_SECONDARY_USER_RDNS") or []]
+        bases = tuple(",".join((r.split(",") if r else []) + base_dn) for r in relative)
+        user_filter = config.get("LDAP_USER_FILTER")
+        superuser_filter = config.get("LDAP_SUPERUSER_FILTER")
+        bundle_ca = _bundle_ca_pem(getattr(config, "config_dir", None))
+        return LdapSettings(
+            uris=_uris(str(config.get("LDAP_URI") or "")),
+            admin_dn=str(config.get("LDAP_ADMIN_DN") or ""),
+            admin_password=str(config.get("LDAP_ADMIN_PASSWD") or ""),
+            user_bases=bases,
+            uid_attr=str(config.get("LDAP_UID_ATTR") or "uid"),
+            email_attr=str(config.get("LDAP_EMAIL_ATTR") or "mail"),
+            user_filter=_wrap(str(user_filter)) if user_filter else None,
+            superuser_filter=_wrap(str(superuser_filter)) if superuser_filter else None,
+            allow_insecure_fallback=bool(config.get("LDAP_ALLOW_INSECURE_FALLBACK", False)),
+            network_timeout=_seconds(config.get("LDAP_NETWORK_TIMEOUT")),
+            timeout=_seconds(config.get("LDAP_TIMEOUT")),
+            ca_pem=_system_ca_pem() + "\n" + bundle_ca if bundle_ca else None,
+        )
+
+
+@dataclass(frozen=True)
+class _Entry:
+    dn: str
+    uid: str
+    email: str | None
+
+
+def _values(attributes: Any, name: str) -> list[str]:
+    value = attributes.get(name) if attributes else None
+    if value is None:
+        return []
+    items = value if isinstance(value, list | tuple) else [value]
+    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in items if v not in (None, "", b"")]
+
+
+@dataclass
+class _Bound:
+    """A bound connection and the URI it reached."""
+
+    conn: ldap3.Connection
+    uri: LdapUri
 
 
 class LdapDirectory:
-    def __init__(self, config: Any) -> None:
-        self.config = config
+    """The DirectoryAuth of AUTHENTICATION_TYPE: LDAP (see ``registry_app.services.auth``)."""
 
+    def __init__(self, config: Any) -> None:
+        self.problems = ldap_config_problems(config)
+        self.settings = LdapSettings.from_config(config)
+        self._memo: dict[str, tuple[bool, float]] = {}
+        self._memo_lock = threading.Lock()
+        self._warned_insecure: set[str] = set()
+        if self.problems:
+            # Not raised here: this runs in each server worker, which would be respawned forever.
+            log.error("LDAP configuration is unusable: %s", "; ".join(self.problems))
+
+    # -- DirectoryAuth -------------------------------------------------------------------------
     def authenticate(self, username: str, password: str) -> tuple[str, str | None] | None:
-        raise NotImplementedError("LDAP authentication is not implemented yet")
+        """(uid, email) when the directory accepts the password, None when it does not."""
+        if not username or not password:
+            return None  # an empty password would be an unauthenticated bind (RFC 4513 5.1.2)
+        with self._admin() as admin:
+            entry = self._find(admin, username, self.settings.user_filter)
+            if entry is None:
+                log.debug("LDAP login %r: no matching entry", username)
+                return None
+            if not self._password_ok(entry.dn, password):
+                log.debug("LDAP login %r: password rejected for %s", username, entry.dn)
+                return None
+            if self.settings.superuser_filter:
+                superuser = self._matches_superuser(admin, entry.uid)
+                now = time.monotonic()
+                with self._memo_lock:
+                    if len(self._memo) > 1000:
+                        self._memo = {k: v for k, v in self._memo.items() if v[1] > now}
+                    self._memo[entry.uid] = (superuser, now + SUPERUSER_MEMO_SECONDS)
+        return entry.uid, entry.email
 
     def is_superuser(self, username: str) -> bool:
-        return False
+        """Whether the user matches LDAP_SUPERUSER_FILTER (and LDAP_USER_FILTER)."""
+        if not self.settings.superuser_filter:
+            return False
+        with self._memo_lock:
+            memo = self._memo.pop(username, None)
+        if memo is not None and memo[1] > time.monotonic():
+            return memo[0]
+        with self._admin() as admin:
+            return self._matches_superuser(admin, username)
+
+    # -- searches ------------------------------------------------------------------------------
+    def _user_query(self, name: str, *filters: str | None) -> str:
+        s = self.settings
+        value = escape_filter_chars(name)
+        query = f"(|({s.uid_attr}={value})({s.email_attr}={value}))"
+        extra = "".join(f for f in filters if f)
+        return f"(&{query}{extra})" if extra else query
+
+    def _matches_superuser(self, bound: _Bound, name: str) -> bool:
+        s = self.settings
+        if not s.superuser_filter:
+            return False
+        return self._find(bound, name, s.user_filter, s.superuser_filter) is not None
+
+    def _find(self, bound: _Bound, name: str, *filters: str | None) -> _Entry | None:
+        s = self.settings
+        conn = bound.conn
+        query = self._user_query(name, *filters)
+        for base in s.user_bases:
+            try:
+                conn.search(
+                    base, query, search_scope=ldap3.SUBTREE, attributes=[s.uid_attr, s.email_attr],
+                    size_limit=SEARCH_SIZE_LIMIT, time_limit=max(1, math.ceil(s.timeout)),
+                )
+            except LDAPException as exc:
+                reason = self._describe(exc, conn.last_error)
+                raise self._unavailable(bound.uri.text, f"search under {base} failed: {reason}") from None
+            result = conn.result or {}
+            code = result.get("result")
+            if code == NO_SUCH_OBJECT:
+                continue  # this base does not exist: try the next one
+            if code not in (SUCCESS, SIZE_LIMIT_EXCEEDED):
+                reason = f"search under {base} failed: {result.get('description')} {result.get('message') or ''}"
+                raise self._unavailable(bound.uri.text, reason.strip())
+            entries = [self._entry(r) for r in conn.response or [] if r.get("type") == "searchResEntry"]
+            found = [e for e in entries if e is not None]
+            if found:
+                # Prefer the entry whose uid is the name given, then one with an e-mail (as Quay).
+                found.sort(key=lambda e: (e.uid.lower() != name.lower(), e.email is None))
+                return found[0]
+        return None
+
+    def _entry(self, response: dict[str, Any]) -> _Entry | None:
+        s = self.settings
+        attributes = response.get("attributes") or {}
+        uids = _values(attributes, s.uid_attr)
+        if not uids:
+            log.warning("LDAP entry %s has no %s attribute: it cannot sign in", response.get("dn"), s.uid_attr)
+            return None
+        emails = _values(attributes, s.email_attr)
+        return _Entry(dn=str(response.get("dn")), uid=uids[0], email=emails[0] if emails else None)
+
+    # -- connections ---------------------------------------------------------------------------
+    def _unavailable(self, where: str, reason: str, password: str | None = None) -> LdapUnavailable:
+        for secret in (self.settings.admin_password, password):
+            if secret:
+                reason = reason.replace(secret, "***")
+        log.warning("LDAP directory %s unavailable: %s", where, reason)
+        return LdapUnavailable(f"the LDAP directory at {where} is unavailable: {reason}")
+
+    def _describe(self, exc: LDAPException, last_error: str | None = None) -> str:
+        text = last_error or str(exc)  # ldap3's last_error is the readable one for socket errors
+        if "timed out" in text:
+            if isinstance(exc, LDAPSocketOpenError):
+                return f"no connection within {self.settings.network_timeout:g} s (LDAP_NETWORK_TIMEOUT)"
+            return f"no answer within {math.ceil(self.settings.timeout)} s (LDAP_TIMEOUT)"
+        return text
+
+    def _server(self, uri: LdapUri, verify: bool) -> ldap3.Server:
+        s = self.settings
+        tls = None
+        if uri.tls:
+            tls = ldap3.Tls(
+                validate=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE,
+                ca_certs_data=s.ca_pem if verify else None,
+            )
+        # A new Server per connection: a shared one marks a refused address unusable for 5 s.
+        return ldap3.Server(
+            uri.host, port=uri.port, use_ssl=uri.tls, tls=tls, connect_timeout=s.network_timeout,
+            get_info=ldap3.NONE,
+        )
+
+    def _bind(self, dn: str, password: str) -> tuple[_Bound | None, LdapUri, dict[str, Any]]:
+        """(the bound connection or None when the bind is refused, the URI that answered, its result).
+
+        Tries each URI of LDAP_URI in turn; raises LdapUnavailable when none answers."""
+        s = self.settings
+        if self.problems:
+            raise LdapUnavailable("LDAP is misconfigured: " + "; ".join(self.problems))
+        errors = []
+        for uri in s.uris:
+            attempts = (True, False) if s.allow_insecure_fallback and uri.tls else (True,)
+            for verify in attempts:
+                conn = ldap3.Connection(
+                    self._server(uri, verify), user=dn, password=password, read_only=True,
+                    receive_timeout=max(1, math.ceil(s.timeout)), raise_exceptions=False, client_strategy=ldap3.SYNC,
+                )
+                try:
+                    ok = conn.bind()
+                except LDAPException as exc:
+                    reason = self._describe(exc, conn.last_error)
+                    conn.unbind()
+                    if verify and len(attempts) > 1 and "ssl" in reason.lower():
+                        if uri.text not in self._warned_insecure:
+                            self._warned_insecure.add(uri.text)
+                            log.warning(
+                                "LDAP %s: TLS certificate not verified (%s); LDAP_ALLOW_INSECURE_FALLBACK "
+                                "lets the connection go on without verification", uri.text, reason,
+                            )
+                        continue
+                    errors.append((uri.text, reason))
+                    break
+                result = dict(conn.result or {})
+                if ok:
+                    return _Bound(conn, uri), uri, result
+                conn.unbind()
+                return None, uri, result
+        where = " ".join(u for u, _ in errors) or "(no LDAP_URI)"
+        raise self._unavailable(where, "; ".join(reason for _, reason in errors) or "nothing to connect to", password)
+
+    @contextmanager
+    def _admin(self) -> Iterator[_Bound]:
+        s = self.settings
+        bound, uri, result = self._bind(s.admin_dn, s.admin_password)
+        if bound is None:
+            raise self._unavailable(
+                uri.text, f"it refused the LDAP_ADMIN_DN/LDAP_ADMIN_PASSWD bind ({result.get('description')})"
+            )
+        try:
+            yield bound
+        finally:
+            bound.conn.unbind()
+
+    def _password_ok(self, dn: str, password: str) -> bool:
+        bound, _, result = self._bind(dn, password)
+        if bound is None:
+            if result.get("result") != INVALID_CREDENTIALS:
+                log.info("LDAP bind as %s refused: %s", dn, result.get("description"))
+            return False
+        bound.conn.unbind()
+        return True
