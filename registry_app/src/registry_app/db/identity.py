@@ -237,6 +237,34 @@ class IdentityStore:
             ).all()
             return [(TeamRow(*r[:5]), r[5]) for r in rows]
 
+    def repo_roles_of(self, user_id: int, repository_id: int) -> list[str]:
+        """Every explicit role the user holds on a repository, directly and through teams."""
+        teams = select(MEM.c.team_id).where(MEM.c.user_id == user_id)
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(RP.c.role)
+                    .where(RP.c.repository_id == repository_id, or_(RP.c.user_id == user_id, RP.c.team_id.in_(teams)))
+                    .order_by(RP.c.id)
+                )
+                .scalars()
+                .all()
+            )
+
+    def org_member_ids(self, org_id: int) -> set[int]:
+        """Ids of the accounts in any team of an organization."""
+        with self.engine.connect() as conn:
+            return set(
+                conn.execute(
+                    select(MEM.c.user_id)
+                    .distinct()
+                    .join(TM, TM.c.id == MEM.c.team_id)
+                    .where(TM.c.organization_id == org_id)
+                )
+                .scalars()
+                .all()
+            )
+
     def set_repo_permission(
         self, repository_id: int, role: str, *, user_id: int | None = None, team_id: int | None = None
     ) -> None:
