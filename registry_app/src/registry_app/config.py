@@ -201,8 +201,10 @@ def validate_values(values: Any, source: str = "config.yaml") -> list[str]:
             if isinstance(entry, list) and len(entry) == 2 and entry[0] == "LocalStorage":
                 if not isinstance(entry[1], dict) or not entry[1].get("storage_path"):
                     problems.append(f"DISTRIBUTED_STORAGE_CONFIG.{name}: LocalStorage needs storage_path")
-    if values.get("AUTHENTICATION_TYPE") == "LDAP" and not values.get("LDAP_URI"):
-        problems.append("LDAP_URI: required when AUTHENTICATION_TYPE is LDAP")
+    if values.get("AUTHENTICATION_TYPE") == "LDAP":
+        from registry_app.services.ldap import ldap_config_problems
+
+        problems.extend(ldap_config_problems(values))
     if values.get("FEATURE_SECURITY_SCANNER") and not values.get("SECURITY_SCANNER_V4_ENDPOINT"):
         problems.append("SECURITY_SCANNER_V4_ENDPOINT: required when FEATURE_SECURITY_SCANNER is true")
     if problems:

@@ -68,3 +68,12 @@ def test_embedded_default(tmp_path: Path) -> None:
     assert cfg.is_sqlite and cfg["SERVER_HOSTNAME"] == "localhost:5000"
     assert cfg.storage_path == (tmp_path / "d" / "storage").resolve()
     assert (tmp_path / "d" / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_ldap_settings_are_checked_when_the_bundle_loads(tmp_path: Path) -> None:
+    text = GOOD + "AUTHENTICATION_TYPE: LDAP\nLDAP_URI: ldap://ldap.example.test\nLDAP_USER_FILTER: (uid=\nLDAP_TIMEOUT: 5\n"
+    with pytest.raises(ConfigError) as err:
+        load_bundle(write(tmp_path, text))
+    problems = " | ".join(err.value.problems)
+    assert "LDAP_ADMIN_DN: required" in problems and "LDAP_BASE_DN: required" in problems
+    assert "LDAP_USER_FILTER:" in problems and "LDAP_TIMEOUT" not in problems
