@@ -10,6 +10,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+from registry_app.db.store import RepoRow
 from registry_app.http.base import Blocking, ClientDisconnected, Request, Response, json_response
 from registry_app.services import manifests as mf
 from registry_app.services.auth import ANONYMOUS, AuthService, Identity, Scope
@@ -97,7 +98,15 @@ class V2:
         ident = ANONYMOUS
         if header.lower().startswith("basic "):
             username, password = _basic(header[6:])
-            ident = await self.blocking(self.auth.verify_password, username, password)
+            try:
+                ident = await self.blocking(self.auth.verify_password, username, password)
+            except RegistryError:
+                self._record("login_failure", req, metadata={"type": "v2auth", "username": username})
+                raise
+            if ident.kind == "robot":  # the robot's parent namespace is looked up in the database
+                await self.blocking(self._record_login, req, ident)
+            else:
+                self._record_login(req, ident)
         elif header:
             raise Unauthorized("the token endpoint takes Basic credentials")
         account = req.q("account")
@@ -117,6 +126,52 @@ class V2:
         token, lifetime = self.auth.issue_token(ident, grants, req.q("service"))
         issued = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         return json_response(200, {"token": token, "access_token": token, "expires_in": lifetime, "issued_at": issued})
+
+    # -- audit log ------------------------------------------------------------------------------
+    def _record(
+        self,
+        kind: str,
+        req: Request,
+        *,
+        ident: Identity | None = None,
+        acc: Access | None = None,
+        repo: RepoRow | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """One audit entry. ``record`` only appends to a buffer (no I/O), so this is safe on the
+        event loop and on the pull path. Metadata never holds a credential."""
+        if self.audit is None:
+            return
+        repo = repo if repo is not None else acc.repo if acc is not None else None
+        ident = ident if ident is not None else acc.ident if acc is not None else None
+        meta = dict(metadata or {})
+        if repo is not None:
+            meta = {"namespace": repo.namespace, "repo": repo.name, **meta}
+        self.audit.record(
+            kind,
+            account_id=repo.namespace_id if repo is not None else None,
+            performer_id=ident.user_id if ident is not None else None,
+            repository_id=repo.id if repo is not None else None,
+            ip=req.client_ip,
+            metadata=meta,
+        )
+
+    def _record_login(self, req: Request, ident: Identity) -> None:
+        """login_success for /v2/auth; the account is the user's own namespace (a robot's parent)."""
+        if self.audit is None or ident.anonymous:
+            return
+        kind = "robot" if ident.kind == "robot" else ident.via if ident.via in ("oauth", "app") else "user"
+        account_id = ident.user_id
+        if ident.kind == "robot" and ident.username:
+            parent = self.auth.identities.get(ident.username.split("+", 1)[0])
+            account_id = parent.id if parent is not None else None
+        self.audit.record(
+            "login_success",
+            account_id=account_id,
+            performer_id=ident.user_id,
+            ip=req.client_ip,
+            metadata={"type": "v2auth", "kind": kind, "username": ident.username},
+        )
 
     def _grant(self, ident: Identity, scope: Scope) -> tuple[str, ...]:
         from registry_app.services.names import split_repository
@@ -214,6 +269,13 @@ class V2:
             (b"docker-content-digest", manifest.digest.encode()),
             (b"etag", f'"{manifest.digest}"'.encode()),
         ]
+        if req.method == "GET":  # clients send HEAD then GET: counting HEAD would double every pull
+            pulled = (
+                {"manifest_digest": manifest.digest}
+                if is_digest(ref)
+                else {"tag": ref, "manifest_digest": manifest.digest}
+            )
+            self._record("pull_repo", req, ident=ident, repo=repo, metadata=pulled)
         return Response(200, manifest.content, headers)
 
     async def put_manifest(self, req: Request, name: str, ref: str) -> Response:
@@ -229,6 +291,13 @@ class V2:
         digest, subject = await self.blocking(
             self.registry.put_manifest, acc, ref, body, req.headers.get("content-type"), extra_tags
         )
+        tags = extra_tags if is_digest(ref) else [ref]
+        pushed: dict[str, Any] = {"manifest_digest": digest}
+        if len(tags) == 1:
+            pushed["tag"] = tags[0]
+        elif tags:
+            pushed["tags"] = tags
+        self._record("push_repo", req, acc=acc, metadata=pushed)
         headers = [_h("Location", f"/v2/{name}/manifests/{digest}"), _h("Docker-Content-Digest", digest)]
         headers += [_h("OCI-Tag", tag) for tag in extra_tags]
         if subject:
@@ -238,6 +307,8 @@ class V2:
     async def delete_manifest(self, req: Request, name: str, ref: str) -> Response:
         acc = await self.access(req, name, "delete")
         await self.blocking(self.registry.delete_manifest, acc, ref)
+        deleted = {"manifest_digest": ref} if is_digest(ref) else {"tag": ref}
+        self._record("delete_tag", req, acc=acc, metadata=deleted)
         return Response(202)
 
     async def tags(self, req: Request, name: str) -> Response:
