@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, and_, delete, func, select, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -43,6 +43,35 @@ UP = cast(Table, Upload.__table__)
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def tag_alive(now: int) -> Any:
+    """The condition for a live tag row: its lifetime has not ended and its expiration (if any)
+    has not passed. An expired row keeps ``lifetime_end_ms`` NULL until the tag is next changed."""
+    return and_(T.c.lifetime_end_ms.is_(None), or_(T.c.expiration_ms.is_(None), T.c.expiration_ms > now))
+
+
+def move_tag(conn: Connection, repo_id: int, tag: str, manifest_id: int, now: int | None = None) -> int | None:
+    """Point ``tag`` at ``manifest_id`` in the open transaction: the live row (if any) ends and a new
+    row without expiration starts. A live row already on that manifest is kept as it is. A row whose
+    expiration passed ends at its expiration time. Returns the manifest id the tag was live on."""
+    t = now_ms() if now is None else now
+    current = conn.execute(
+        select(T.c.id, T.c.manifest_id, T.c.expiration_ms).where(
+            T.c.repository_id == repo_id, T.c.name == tag, T.c.lifetime_end_ms.is_(None)
+        )
+    ).first()
+    previous: int | None = None
+    if current is not None:
+        expired = current.expiration_ms is not None and current.expiration_ms <= t
+        if not expired:
+            previous = int(current.manifest_id)
+            if previous == manifest_id:
+                return previous
+        end = min(t, current.expiration_ms) if current.expiration_ms is not None else t
+        conn.execute(update(T).where(T.c.id == current.id).values(lifetime_end_ms=end))
+    conn.execute(T.insert().values(repository_id=repo_id, name=tag, manifest_id=manifest_id, lifetime_start_ms=t))
+    return previous
 
 
 @dataclass(frozen=True)
@@ -116,6 +145,10 @@ class Store:
         self.dialect = engine.dialect.name
         self._gen_conn: sqlite3.Connection | None = None
         self._gen_lock = threading.Lock()
+        # Tag expirations pass without a write: the earliest expiration a resolve has seen, and a
+        # counter bumped when it passes, make generation() change then too (see note_expiration).
+        self._next_expiry_ms: int | None = None
+        self._expiry_epoch = 0
         if self.dialect == "sqlite":
             path = engine.url.database
             if path and path != ":memory:":
@@ -131,7 +164,19 @@ class Store:
             return None
         with self._gen_lock:
             row = self._gen_conn.execute("PRAGMA data_version").fetchone()
-        return int(row[0])
+            if self._next_expiry_ms is not None and now_ms() >= self._next_expiry_ms:
+                # Every cached answer is dropped; re-resolving notes the later expirations again.
+                self._next_expiry_ms = None
+                self._expiry_epoch += 1
+            epoch = self._expiry_epoch
+        return (int(row[0]) << 32) | (epoch & 0xFFFFFFFF)
+
+    def note_expiration(self, expiration_ms: int) -> None:
+        """A resolved tag expires at ``expiration_ms``: make generation() change when it does, so
+        read caches keyed by the generation do not serve the tag after it expired."""
+        with self._gen_lock:
+            if self._next_expiry_ms is None or expiration_ms < self._next_expiry_ms:
+                self._next_expiry_ms = expiration_ms
 
     def _insert(self, table: Any) -> Any:
         return pg_insert(table) if self.dialect == "postgresql" else sqlite_insert(table)
@@ -336,14 +381,17 @@ class Store:
     def resolve(
         self, namespace: str, name: str, reference: str, by_digest: bool
     ) -> tuple[RepoRow, ManifestRow | None] | None:
-        """The repository and the manifest a tag or digest names, in one round trip."""
-        q = select(R.c.id, R.c.namespace_id, U.c.username, R.c.name, R.c.visibility, *self._MCOLS).select_from(
-            R.join(U, U.c.id == R.c.namespace_id)
-        )
+        """The repository and the manifest a tag or digest names, in one round trip. A tag names a
+        manifest only while it is live (not deleted, not expired)."""
+        t = now_ms()
+        expiration = literal(None) if by_digest else T.c.expiration_ms
+        q = select(
+            R.c.id, R.c.namespace_id, U.c.username, R.c.name, R.c.visibility, *self._MCOLS, expiration
+        ).select_from(R.join(U, U.c.id == R.c.namespace_id))
         if by_digest:
             q = q.outerjoin(M, and_(M.c.repository_id == R.c.id, M.c.digest == reference))
         else:
-            q = q.outerjoin(T, and_(T.c.repository_id == R.c.id, T.c.name == reference, T.c.lifetime_end_ms.is_(None)))
+            q = q.outerjoin(T, and_(T.c.repository_id == R.c.id, T.c.name == reference, tag_alive(t)))
             q = q.outerjoin(M, M.c.id == T.c.manifest_id)
         q = q.where(U.c.username == namespace, R.c.name == name)
         with self.engine.connect() as conn:
@@ -351,7 +399,9 @@ class Store:
         if row is None:
             return None
         repo = RepoRow(*row[:5])
-        manifest = ManifestRow(*tuple(row[5:])) if row[5] is not None else None
+        manifest = ManifestRow(*tuple(row[5:-1])) if row[5] is not None else None
+        if manifest is not None and row[-1] is not None:
+            self.note_expiration(int(row[-1]))
         return repo, manifest
 
     def put_manifest(
@@ -418,17 +468,7 @@ class Store:
                 self._move_tag(conn, repo_id, tag, existing)
 
     def _move_tag(self, conn: Connection, repo_id: int, tag: str, manifest_id: int) -> None:
-        live = conn.execute(
-            select(T.c.id, T.c.manifest_id).where(
-                T.c.repository_id == repo_id, T.c.name == tag, T.c.lifetime_end_ms.is_(None)
-            )
-        ).first()
-        if live is not None and live[1] == manifest_id:
-            return
-        t = now_ms()
-        if live is not None:
-            conn.execute(update(T).where(T.c.id == live[0]).values(lifetime_end_ms=t))
-        conn.execute(T.insert().values(repository_id=repo_id, name=tag, manifest_id=manifest_id, lifetime_start_ms=t))
+        move_tag(conn, repo_id, tag, manifest_id)
 
     def delete_manifest(self, repo_id: int, digest: str) -> bool:
         """Delete a manifest by digest with every tag (live or in history) that points at it."""
@@ -443,17 +483,29 @@ class Store:
             return True
 
     def delete_tag(self, repo_id: int, tag: str) -> bool:
-        """End a tag's lifetime (it stays in the history)."""
+        """End a live tag's lifetime (it stays in the history). False if the tag is not live; a
+        row whose expiration passed is ended at its expiration time."""
         with write_tx(self.engine) as conn:
+            t = now_ms()
+            conn.execute(
+                update(T)
+                .where(
+                    T.c.repository_id == repo_id,
+                    T.c.name == tag,
+                    T.c.lifetime_end_ms.is_(None),
+                    T.c.expiration_ms <= t,
+                )
+                .values(lifetime_end_ms=T.c.expiration_ms)
+            )
             res = conn.execute(
                 update(T)
                 .where(T.c.repository_id == repo_id, T.c.name == tag, T.c.lifetime_end_ms.is_(None))
-                .values(lifetime_end_ms=now_ms())
+                .values(lifetime_end_ms=t)
             )
             return bool(res.rowcount)
 
     def list_tags(self, repo_id: int, last: str | None, limit: int | None) -> list[str]:
-        q = select(T.c.name).where(T.c.repository_id == repo_id, T.c.lifetime_end_ms.is_(None)).order_by(T.c.name)
+        q = select(T.c.name).where(T.c.repository_id == repo_id, tag_alive(now_ms())).order_by(T.c.name)
         if last:
             q = q.where(T.c.name > last)
         if limit is not None:
@@ -493,4 +545,14 @@ def _insert(dialect: str, table: Any) -> Any:
     return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
 
 
-__all__ = ["IntegrityError", "ManifestRow", "MissingReferences", "RepoRow", "Store", "UploadRow", "UserRow"]
+__all__ = [
+    "IntegrityError",
+    "ManifestRow",
+    "MissingReferences",
+    "RepoRow",
+    "Store",
+    "UploadRow",
+    "UserRow",
+    "move_tag",
+    "tag_alive",
+]
