@@ -513,7 +513,7 @@ def test_user_robots(server: RegistryServer, http: httpx.Client) -> None:
     assert bot["name"] not in {b["name"] for b in http.get("/user/robots", auth=CAROL).json()["robots"]}
     assert http.get(f"/user/robots/{short}/permissions", auth=BOB).json() == {"permissions": []}
     assert v2_login(server, (bot["name"], bot["token"])).status_code == 200
-    quay_error(http.get("/user/robots", auth=(bot["name"], bot["token"])), 403)  # robots have no robots
+    quay_error(http.get("/user/robots", auth=(bot["name"], bot["token"])), 401)  # robots cannot use the API
 
     r = http.post(f"/user/robots/{short}/regenerate", auth=BOB)
     assert r.status_code == 200 and r.json()["token"] != bot["token"]

@@ -94,6 +94,11 @@ def _identify(request: Request) -> Identity:
             username, _, password = base64.b64decode(cred, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise ApiError(401, "malformed Basic credentials", "invalid_token") from None
+        if username == "$app" or "+" in username:
+            # App-specific tokens and robots are registry credentials: robots cannot use the API
+            # (as in Quay), and an app token must not carry its account's full API powers.
+            # ($oauthtoken:<API token> is the same scoped API token as a Bearer one.)
+            raise ApiError(401, "the API takes a user's password or an API token", "invalid_token")
         try:
             return ctx.auth.verify_password(username, password)
         except Unauthorized as exc:
