@@ -35,6 +35,8 @@ class User(Base):
     """A user or (``organization`` true) an organization: both own a namespace, as in Quay."""
 
     __tablename__ = "user"
+    # Ids are never reused (audit entries refer to them after a delete).
+    __table_args__ = {"sqlite_autoincrement": True}
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(255), unique=True)
     email: Mapped[str | None] = mapped_column(String(255))
@@ -170,7 +172,10 @@ class FailedLogin(Base):
 
 class Repository(Base):
     __tablename__ = "repository"
-    __table_args__ = (UniqueConstraint("namespace_id", "name", name="uq_repository_namespace_name"),)
+    __table_args__ = (
+        UniqueConstraint("namespace_id", "name", name="uq_repository_namespace_name"),
+        {"sqlite_autoincrement": True},
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     namespace_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(255))

@@ -57,6 +57,15 @@ SCHEMA = {'$defs': {'redis': {'properties': {'host': {'minLength': 1, 'type': 's
                 'FEATURE_SECURITY_SCANNER': {'type': 'boolean'},
                 'FEATURE_USER_CREATION': {'type': 'boolean'},
                 'FEATURE_USER_INITIALIZE': {'type': 'boolean'},
+                'LABELED_EXPIRATION_MAXIMUM': {'description': 'longest tag expiration after push '
+                                                              '(default 104w)',
+                                               'pattern': '^[0-9]+[smhdw]$',
+                                               'type': 'string'},
+                'LABELED_EXPIRATION_MINIMUM': {'description': 'shortest tag expiration after push '
+                                                              '(default 1h)',
+                                               'pattern': '^[0-9]+[smhdw]$',
+                                               'type': 'string'},
+                'LABEL_KEY_RESERVED_PREFIXES': {'items': {'type': 'string'}, 'type': 'array'},
                 'LDAP_ADMIN_DN': {'type': 'string'},
                 'LDAP_ADMIN_PASSWD': {'type': 'string'},
                 'LDAP_ALLOW_INSECURE_FALLBACK': {'type': 'boolean'},

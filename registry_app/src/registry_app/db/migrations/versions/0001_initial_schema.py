@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_user")),
         sa.UniqueConstraint("username", name=op.f("uq_user_username")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "repository",
@@ -53,6 +54,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_repository")),
         sa.UniqueConstraint("namespace_id", "name", name="uq_repository_namespace_name"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "manifest",

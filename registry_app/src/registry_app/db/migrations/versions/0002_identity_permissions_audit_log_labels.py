@@ -161,14 +161,14 @@ def upgrade() -> None:
     with op.batch_alter_table("label", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_label_manifest_id"), ["manifest_id"], unique=False)
 
-    with op.batch_alter_table("repository", schema=None) as batch_op:
+    with op.batch_alter_table("repository", schema=None, table_kwargs={"sqlite_autoincrement": True}) as batch_op:
         batch_op.add_column(sa.Column("kind", sa.String(length=16), server_default="image", nullable=False))
         batch_op.add_column(sa.Column("state", sa.String(length=16), server_default="NORMAL", nullable=False))
 
     with op.batch_alter_table("tag", schema=None) as batch_op:
         batch_op.add_column(sa.Column("expiration_ms", sa.BigInteger(), nullable=True))
 
-    with op.batch_alter_table("user", schema=None) as batch_op:
+    with op.batch_alter_table("user", schema=None, table_kwargs={"sqlite_autoincrement": True}) as batch_op:
         batch_op.add_column(sa.Column("robot", sa.Boolean(), server_default=sa.text("(false)"), nullable=False))
         batch_op.add_column(sa.Column("federated_uid", sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column("tag_expiration_s", sa.BigInteger(), nullable=True))
