@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -225,3 +227,17 @@ def test_tag_delete_keeps_digest(client: Client) -> None:
     assert client.http.get(f"/v2/admin/del/manifests/{digest}").status_code == 200
     assert client.http.delete(f"/v2/admin/del/manifests/{digest}").status_code == 202
     assert client.http.get(f"/v2/admin/del/manifests/{digest}").status_code == 404
+
+
+def test_quay_expires_after_label(client: Client) -> None:
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Labels": {"quay.expires-after": "3s"}},
+                         "nonce": os.urandom(4).hex()}).encode()
+    img = Image(config, [os.urandom(512)])
+    assert client.push_image("admin/expiring", img, "short").status_code == 201
+    assert client.http.get("/v2/admin/expiring/manifests/short").status_code == 200
+    tags = client.http.get("/api/v1/repository/admin/expiring/tag/", params={"onlyActiveTags": "true"}).json()["tags"]
+    assert tags[0]["name"] == "short" and "expiration" in tags[0]
+    time.sleep(3.5)
+    assert client.http.get("/v2/admin/expiring/manifests/short").status_code == 404
+    assert client.http.get("/v2/admin/expiring/tags/list").json()["tags"] == []
+    assert client.http.get(f"/v2/admin/expiring/manifests/{sha256(img.manifest())}").status_code == 200

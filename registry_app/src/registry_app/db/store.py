@@ -470,6 +470,16 @@ class Store:
     def _move_tag(self, conn: Connection, repo_id: int, tag: str, manifest_id: int) -> None:
         move_tag(conn, repo_id, tag, manifest_id)
 
+    def set_tag_expiration(self, repo_id: int, tags: Sequence[str], expiration_ms: int) -> None:
+        """Set the expiration of these live tags (the ``quay.expires-after`` label)."""
+        with write_tx(self.engine) as conn:
+            conn.execute(
+                update(T)
+                .where(T.c.repository_id == repo_id, T.c.name.in_(list(tags)), T.c.lifetime_end_ms.is_(None))
+                .values(expiration_ms=expiration_ms)
+            )
+        self.note_expiration(expiration_ms)
+
     def delete_manifest(self, repo_id: int, digest: str) -> bool:
         """Delete a manifest by digest with every tag (live or in history) that points at it."""
         with write_tx(self.engine) as conn:

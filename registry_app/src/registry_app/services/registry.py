@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -400,7 +401,23 @@ class RegistryService:
             raise ManifestBlobUnknown(
                 f"index references manifest {exc.manifests[0]} which is not in {acc.name}", {"digest": exc.manifests[0]}
             ) from None
+        if tags and parsed.media_type in mf.IMAGE_TYPES:
+            self._apply_expires_after(acc.repo.id, parsed.blobs[0], tags)
         return digest, parsed.subject
+
+    def _apply_expires_after(self, repo_id: int, config_digest: str, tags: list[str]) -> None:
+        """Quay's ``quay.expires-after`` image label (e.g. 2w, 3d, 8h): the pushed tags expire that
+        long after the push."""
+        from registry_app.services.tags import TIMESPAN, timespan_s
+
+        try:
+            config = json.loads(self.storage.read_blob(config_digest))
+            value = (config.get("config") or {}).get("Labels", {}).get("quay.expires-after")
+        except (OSError, ValueError, AttributeError):
+            return  # not an image config (an artifact); nothing to apply
+        if isinstance(value, str) and TIMESPAN.match(value.strip()):
+            seconds = timespan_s(value.strip(), "0s")
+            self._db(self.store.set_tag_expiration, repo_id, tags, int(time.time() * 1000) + seconds * 1000)
 
     def delete_manifest(self, acc: Access, reference: str) -> None:
         assert acc.repo is not None
