@@ -9,113 +9,296 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-SCHEMA = {'$defs': {'redis': {'properties': {'host': {'minLength': 1, 'type': 'string'},
-                                    'password': {'type': 'string'},
-                                    'port': {'maximum': 65535, 'minimum': 1, 'type': 'integer'},
-                                    'ssl': {'type': 'boolean'}},
-                     'required': ['host'],
-                     'type': 'object'}},
- '$id': 'https://quay.registry/config_schema.json',
- '$schema': 'https://json-schema.org/draft/2020-12/schema',
- 'description': "Keys that registry_app understands. Shared with the quay.registry collection's "
-                'quay_config_bundle module, which validates the bundle it writes with this same '
-                'file.',
- 'properties': {'AUTHENTICATION_TYPE': {'enum': ['Database', 'LDAP']},
-                'BROWSER_API_CALLS_XHR_ONLY': {'type': 'boolean'},
-                'BUILDLOGS_REDIS': {'$ref': '#/$defs/redis'},
-                'CREATE_NAMESPACE_ON_PUSH': {'type': 'boolean'},
-                'CREATE_PRIVATE_REPO_ON_PUSH': {'type': 'boolean'},
-                'DATABASE_SECRET_KEY': {'minLength': 16, 'type': 'string'},
-                'DB_CONNECTION_ARGS': {'type': 'object'},
-                'DB_URI': {'description': 'sqlite:////path/registry.db or '
-                                          'postgresql://user:pass@host:port/db',
-                           'pattern': '^(sqlite|postgresql|postgres)(\\+[a-z0-9]+)?://',
-                           'type': 'string'},
-                'DEFAULT_TAG_EXPIRATION': {'pattern': '^[0-9]+[smhdw]$', 'type': 'string'},
-                'DISTRIBUTED_STORAGE_CONFIG': {'additionalProperties': {'maxItems': 2,
-                                                                        'minItems': 2,
-                                                                        'prefixItems': [{'enum': ['LocalStorage',
-                                                                                                  'S3Storage',
-                                                                                                  'RadosGWStorage',
-                                                                                                  'CloudFrontedS3Storage']},
-                                                                                        {'type': 'object'}],
-                                                                        'type': 'array'},
-                                               'minProperties': 1,
-                                               'type': 'object'},
-                'DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS': {'items': {'type': 'string'},
-                                                          'type': 'array'},
-                'DISTRIBUTED_STORAGE_PREFERENCE': {'items': {'type': 'string'},
-                                                   'minItems': 1,
-                                                   'type': 'array'},
-                'EXTERNAL_TLS_TERMINATION': {'type': 'boolean'},
-                'FEATURE_ANONYMOUS_ACCESS': {'type': 'boolean'},
-                'FEATURE_ANONYMOUS_PUSH': {'description': 'registry_app extension: let anonymous '
-                                                          'clients push (off by default).',
-                                           'type': 'boolean'},
-                'FEATURE_CHANGE_TAG_EXPIRATION': {'type': 'boolean'},
-                'FEATURE_REPO_MIRROR': {'type': 'boolean'},
-                'FEATURE_SECURITY_SCANNER': {'type': 'boolean'},
-                'FEATURE_USER_CREATION': {'type': 'boolean'},
-                'FEATURE_USER_INITIALIZE': {'type': 'boolean'},
-                'LABELED_EXPIRATION_MAXIMUM': {'description': 'longest tag expiration after push '
-                                                              '(default 104w)',
-                                               'pattern': '^[0-9]+[smhdw]$',
-                                               'type': 'string'},
-                'LABELED_EXPIRATION_MINIMUM': {'description': 'shortest tag expiration after push '
-                                                              '(default 1h)',
-                                               'pattern': '^[0-9]+[smhdw]$',
-                                               'type': 'string'},
-                'LABEL_KEY_RESERVED_PREFIXES': {'items': {'type': 'string'}, 'type': 'array'},
-                'LDAP_ADMIN_DN': {'type': 'string'},
-                'LDAP_ADMIN_PASSWD': {'type': 'string'},
-                'LDAP_ALLOW_INSECURE_FALLBACK': {'type': 'boolean'},
-                'LDAP_BASE_DN': {'items': {'type': 'string'}, 'type': 'array'},
-                'LDAP_EMAIL_ATTR': {'type': 'string'},
-                'LDAP_NETWORK_TIMEOUT': {'description': 'seconds to connect to LDAP (default 10)',
-                                         'exclusiveMinimum': 0,
-                                         'type': 'number'},
-                'LDAP_SECONDARY_USER_RDNS': {'items': {'type': 'string'}, 'type': 'array'},
-                'LDAP_SUPERUSER_FILTER': {'type': 'string'},
-                'LDAP_TIMEOUT': {'description': 'seconds per LDAP operation (default 10)',
-                                 'exclusiveMinimum': 0,
-                                 'type': 'number'},
-                'LDAP_UID_ATTR': {'type': 'string'},
-                'LDAP_URI': {'type': 'string'},
-                'LDAP_USER_FILTER': {'type': 'string'},
-                'LDAP_USER_RDN': {'items': {'type': 'string'}, 'type': 'array'},
-                'PREFERRED_URL_SCHEME': {'enum': ['http', 'https']},
-                'REGISTRY_APP_MAX_MANIFEST_SIZE': {'description': 'registry_app extension: largest '
-                                                                  'accepted manifest in bytes '
-                                                                  '(default 4 MiB).',
-                                                   'minimum': 1024,
-                                                   'type': 'integer'},
-                'REGISTRY_APP_TOKEN_LIFETIME': {'description': 'registry_app extension: lifetime '
-                                                               'of /v2/auth tokens in seconds '
-                                                               '(default 3600).',
-                                                'minimum': 60,
-                                                'type': 'integer'},
-                'REGISTRY_TITLE': {'type': 'string'},
-                'REGISTRY_TITLE_SHORT': {'type': 'string'},
-                'SECRET_KEY': {'minLength': 16, 'type': 'string'},
-                'SECURITY_SCANNER_INDEXING_INTERVAL': {'minimum': 1, 'type': 'integer'},
-                'SECURITY_SCANNER_V4_ENDPOINT': {'type': 'string'},
-                'SECURITY_SCANNER_V4_INDEX_MAX_LAYER_SIZE': {'type': ['string', 'integer', 'null']},
-                'SECURITY_SCANNER_V4_PSK': {'type': 'string'},
-                'SERVER_HOSTNAME': {'description': 'Host (and optional :port) clients use to reach '
-                                                   'the registry; appears in token realms.',
-                                    'minLength': 1,
-                                    'pattern': '^[A-Za-z0-9.\\-\\[\\]:]+$',
-                                    'type': 'string'},
-                'SETUP_COMPLETE': {'type': 'boolean'},
-                'SUPER_USERS': {'items': {'minLength': 1, 'type': 'string'}, 'type': 'array'},
-                'TAG_EXPIRATION_OPTIONS': {'items': {'pattern': '^[0-9]+[smhdw]$',
-                                                     'type': 'string'},
-                                           'type': 'array'},
-                'TESTING': {'type': 'boolean'},
-                'USER_EVENTS_REDIS': {'$ref': '#/$defs/redis'}},
- 'required': ['SERVER_HOSTNAME',
-              'DB_URI',
-              'DISTRIBUTED_STORAGE_CONFIG',
-              'DISTRIBUTED_STORAGE_PREFERENCE'],
- 'title': 'registry_app config.yaml (Quay-compatible)',
- 'type': 'object'}
+SCHEMA = {
+    '$defs': {
+        'redis': {
+            'properties': {
+                'host': {
+                    'minLength': 1,
+                    'type': 'string',
+                },
+                'password': {
+                    'type': 'string',
+                },
+                'port': {
+                    'maximum': 65535,
+                    'minimum': 1,
+                    'type': 'integer',
+                },
+                'ssl': {
+                    'type': 'boolean',
+                },
+            },
+            'required': [
+                'host',
+            ],
+            'type': 'object',
+        },
+    },
+    '$id': 'https://quay.registry/config_schema.json',
+    '$schema': 'https://json-schema.org/draft/2020-12/schema',
+    'description': (
+        'Keys that registry_app understands. Shared with the quay.reg'
+        "istry collection's quay_config_bundle module, which validate"
+        's the bundle it writes with this same file.'
+    ),
+    'properties': {
+        'AUTHENTICATION_TYPE': {
+            'enum': [
+                'Database',
+                'LDAP',
+            ],
+        },
+        'BROWSER_API_CALLS_XHR_ONLY': {
+            'type': 'boolean',
+        },
+        'BUILDLOGS_REDIS': {
+            '$ref': '#/$defs/redis',
+        },
+        'CREATE_NAMESPACE_ON_PUSH': {
+            'type': 'boolean',
+        },
+        'CREATE_PRIVATE_REPO_ON_PUSH': {
+            'type': 'boolean',
+        },
+        'DATABASE_SECRET_KEY': {
+            'minLength': 16,
+            'type': 'string',
+        },
+        'DB_CONNECTION_ARGS': {
+            'type': 'object',
+        },
+        'DB_URI': {
+            'description': (
+                'sqlite:////path/registry.db or postgresql://user:pass@host:p'
+                'ort/db'
+            ),
+            'pattern': '^(sqlite|postgresql|postgres)(\\+[a-z0-9]+)?://',
+            'type': 'string',
+        },
+        'DEFAULT_TAG_EXPIRATION': {
+            'pattern': '^[0-9]+[smhdw]$',
+            'type': 'string',
+        },
+        'DISTRIBUTED_STORAGE_CONFIG': {
+            'additionalProperties': {
+                'maxItems': 2,
+                'minItems': 2,
+                'prefixItems': [
+                    {
+                        'enum': [
+                            'LocalStorage',
+                            'S3Storage',
+                            'RadosGWStorage',
+                            'CloudFrontedS3Storage',
+                        ],
+                    },
+                    {
+                        'type': 'object',
+                    },
+                ],
+                'type': 'array',
+            },
+            'minProperties': 1,
+            'type': 'object',
+        },
+        'DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS': {
+            'items': {
+                'type': 'string',
+            },
+            'type': 'array',
+        },
+        'DISTRIBUTED_STORAGE_PREFERENCE': {
+            'items': {
+                'type': 'string',
+            },
+            'minItems': 1,
+            'type': 'array',
+        },
+        'EXTERNAL_TLS_TERMINATION': {
+            'type': 'boolean',
+        },
+        'FEATURE_ANONYMOUS_ACCESS': {
+            'type': 'boolean',
+        },
+        'FEATURE_ANONYMOUS_PUSH': {
+            'description': (
+                'registry_app extension: let anonymous clients push (off by d'
+                'efault).'
+            ),
+            'type': 'boolean',
+        },
+        'FEATURE_CHANGE_TAG_EXPIRATION': {
+            'type': 'boolean',
+        },
+        'FEATURE_REPO_MIRROR': {
+            'type': 'boolean',
+        },
+        'FEATURE_SECURITY_SCANNER': {
+            'type': 'boolean',
+        },
+        'FEATURE_USER_CREATION': {
+            'type': 'boolean',
+        },
+        'FEATURE_USER_INITIALIZE': {
+            'type': 'boolean',
+        },
+        'LABELED_EXPIRATION_MAXIMUM': {
+            'description': 'longest tag expiration after push (default 104w)',
+            'pattern': '^[0-9]+[smhdw]$',
+            'type': 'string',
+        },
+        'LABELED_EXPIRATION_MINIMUM': {
+            'description': 'shortest tag expiration after push (default 1h)',
+            'pattern': '^[0-9]+[smhdw]$',
+            'type': 'string',
+        },
+        'LABEL_KEY_RESERVED_PREFIXES': {
+            'items': {
+                'type': 'string',
+            },
+            'type': 'array',
+        },
+        'LDAP_ADMIN_DN': {
+            'type': 'string',
+        },
+        'LDAP_ADMIN_PASSWD': {
+            'type': 'string',
+        },
+        'LDAP_ALLOW_INSECURE_FALLBACK': {
+            'type': 'boolean',
+        },
+        'LDAP_BASE_DN': {
+            'items': {
+                'type': 'string',
+            },
+            'type': 'array',
+        },
+        'LDAP_EMAIL_ATTR': {
+            'type': 'string',
+        },
+        'LDAP_NETWORK_TIMEOUT': {
+            'description': 'seconds to connect to LDAP (default 10)',
+            'exclusiveMinimum': 0,
+            'type': 'number',
+        },
+        'LDAP_SECONDARY_USER_RDNS': {
+            'items': {
+                'type': 'string',
+            },
+            'type': 'array',
+        },
+        'LDAP_SUPERUSER_FILTER': {
+            'type': 'string',
+        },
+        'LDAP_TIMEOUT': {
+            'description': 'seconds per LDAP operation (default 10)',
+            'exclusiveMinimum': 0,
+            'type': 'number',
+        },
+        'LDAP_UID_ATTR': {
+            'type': 'string',
+        },
+        'LDAP_URI': {
+            'type': 'string',
+        },
+        'LDAP_USER_FILTER': {
+            'type': 'string',
+        },
+        'LDAP_USER_RDN': {
+            'items': {
+                'type': 'string',
+            },
+            'type': 'array',
+        },
+        'PREFERRED_URL_SCHEME': {
+            'enum': [
+                'http',
+                'https',
+            ],
+        },
+        'REGISTRY_APP_MAX_MANIFEST_SIZE': {
+            'description': (
+                'registry_app extension: largest accepted manifest in bytes ('
+                'default 4 MiB).'
+            ),
+            'minimum': 1024,
+            'type': 'integer',
+        },
+        'REGISTRY_APP_TOKEN_LIFETIME': {
+            'description': (
+                'registry_app extension: lifetime of /v2/auth tokens in secon'
+                'ds (default 3600).'
+            ),
+            'minimum': 60,
+            'type': 'integer',
+        },
+        'REGISTRY_TITLE': {
+            'type': 'string',
+        },
+        'REGISTRY_TITLE_SHORT': {
+            'type': 'string',
+        },
+        'SECRET_KEY': {
+            'minLength': 16,
+            'type': 'string',
+        },
+        'SECURITY_SCANNER_INDEXING_INTERVAL': {
+            'minimum': 1,
+            'type': 'integer',
+        },
+        'SECURITY_SCANNER_V4_ENDPOINT': {
+            'type': 'string',
+        },
+        'SECURITY_SCANNER_V4_INDEX_MAX_LAYER_SIZE': {
+            'type': [
+                'string',
+                'integer',
+                'null',
+            ],
+        },
+        'SECURITY_SCANNER_V4_PSK': {
+            'type': 'string',
+        },
+        'SERVER_HOSTNAME': {
+            'description': (
+                'Host (and optional :port) clients use to reach the registry;'
+                ' appears in token realms.'
+            ),
+            'minLength': 1,
+            'pattern': '^[A-Za-z0-9.\\-\\[\\]:]+$',
+            'type': 'string',
+        },
+        'SETUP_COMPLETE': {
+            'type': 'boolean',
+        },
+        'SUPER_USERS': {
+            'items': {
+                'minLength': 1,
+                'type': 'string',
+            },
+            'type': 'array',
+        },
+        'TAG_EXPIRATION_OPTIONS': {
+            'items': {
+                'pattern': '^[0-9]+[smhdw]$',
+                'type': 'string',
+            },
+            'type': 'array',
+        },
+        'TESTING': {
+            'type': 'boolean',
+        },
+        'USER_EVENTS_REDIS': {
+            '$ref': '#/$defs/redis',
+        },
+    },
+    'required': [
+        'SERVER_HOSTNAME',
+        'DB_URI',
+        'DISTRIBUTED_STORAGE_CONFIG',
+        'DISTRIBUTED_STORAGE_PREFERENCE',
+    ],
+    'title': 'registry_app config.yaml (Quay-compatible)',
+    'type': 'object',
+}
