@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from quaybench import measure
 from quaybench.measure import Params, Samples
-from quaybench.procs import ForeignLoadMonitor, background_busy, stop_all
+from quaybench.procs import ForeignLoadMonitor, background_busy, set_priority, stop_all
 from quaybench.servers import Distribution, RegistryApp, Target, find_binary
 from quaybench.sink import Sink
 from quaybench.util import BenchError, MiB, free_port, log
@@ -85,6 +85,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--keep", action="store_true", help="keep the temporary directories")
     ap.add_argument("--wait-idle", type=int, default=0,
                     help="wait up to N seconds for other processes to leave the CPUs before starting")
+    ap.add_argument("--nice", type=int,
+                    help="run the benchmark and both servers at this nice value (e.g. -10 on a machine"
+                         " shared with other jobs; needs root); default: unchanged")
     ap.add_argument("--skip-ceilings", action="store_true",
                     help="do not measure the clients against a null sink")
     args = ap.parse_args(argv)
@@ -293,6 +296,8 @@ def main(argv: list[str]) -> int:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, on_signal)
+    if args.nice is not None:
+        set_priority(args.nice)
 
     size = args.size_mib * MiB
     p = Params(size=size, reps=args.reps, chunk=args.chunk_mib * MiB, wrk_seconds=args.wrk_seconds,
@@ -363,9 +368,12 @@ def main(argv: list[str]) -> int:
             except Exception as exc:
                 log(f"stopping {t.name}: {exc!r}")
             r = results.setdefault(t.name, {})
+            r["label"] = t.label
+            if t.proc is None:  # never started: no memory figures
+                r["label"] += " (did not start)"
+                continue
             r["peak_rss"] = t.peak_rss_mib()
             r["peak_pss"] = t.peak_pss_mib()
-            r["label"] = t.label
             r["notes"] = t.notes
             r.setdefault("details", {})["rss_by_phase_mib"] = t.phase_peaks_mib()
             r["details"]["peak_processes"] = t.peak_procs()
@@ -396,6 +404,9 @@ def report(results: dict, args: argparse.Namespace, p: Params) -> None:
                f"{time.strftime('%Y-%m-%d %H:%M')}, {results['elapsed_s']:.0f} s")
     out.append(f"machine: {info['nproc']} cores, {info['cpu']}, SHA-NI: {info['sha_ni']}, "
                f"kernel {info['kernel']}, Python {info['python']}")
+    if args.nice is not None:
+        out.append(f"priority: benchmark, clients and both servers ran at nice {args.nice} "
+                   "(process and autogroup)")
     for name in ("distribution", "registry_app"):
         if name in results:
             out.append(f"{name}: {results[name].get('label', '?')}")

@@ -13,6 +13,36 @@ from pathlib import Path
 from .util import log
 
 _LIVE: list[ManagedProcess] = []
+_NICE: int | None = None
+
+
+def set_priority(nice: int) -> None:
+    """Run the benchmark, and every server it starts, at `nice`.
+
+    The kernel here groups scheduling by session (sched_autogroup), so a per-process nice value
+    only counts inside its own session. The benchmark's session and each server's session (they
+    are started with setsid) therefore get the value in /proc/PID/autogroup too. curl and wrk run
+    in the benchmark's session and inherit it.
+    """
+    global _NICE
+    _NICE = nice
+    os.setpriority(os.PRIO_PROCESS, 0, nice)
+    try:
+        with open("/proc/self/autogroup") as fh:  # "/autogroup-15 nice 0"
+            previous = int(fh.read().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return
+    _set_autogroup(os.getpid(), nice)
+    # The session may be the user's shell: give it its old value back when the benchmark ends.
+    atexit.register(_set_autogroup, os.getpid(), previous)
+
+
+def _set_autogroup(pid: int, nice: int) -> None:
+    try:
+        with open(f"/proc/{pid}/autogroup", "w") as fh:
+            fh.write(str(nice))
+    except OSError as exc:  # no autogroup support, or not allowed: the process nice still applies
+        log(f"cannot set autogroup nice for pid {pid}: {exc}")
 
 
 class ManagedProcess:
@@ -30,6 +60,8 @@ class ManagedProcess:
         )
         self.pid = self.proc.pid
         _LIVE.append(self)
+        if _NICE is not None:
+            _set_autogroup(self.pid, _NICE)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
