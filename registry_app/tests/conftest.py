@@ -103,6 +103,7 @@ def pg_registry(tmp_path: Path, pg_database: str) -> Iterator[RegistryServer]:
         "DISTRIBUTED_STORAGE_CONFIG": storage,
         "DISTRIBUTED_STORAGE_PREFERENCE": ["default"],
         "SUPER_USERS": [ADMIN[0]],
+        "FEATURE_SUPERUSERS_FULL_ACCESS": True,
         "SECRET_KEY": secrets.token_urlsafe(48),
     }
     (config_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -165,6 +166,7 @@ def start_https_registry(
         "DISTRIBUTED_STORAGE_CONFIG": {"default": ["LocalStorage", {"storage_path": str(base / "storage")}]},
         "DISTRIBUTED_STORAGE_PREFERENCE": ["default"],
         "SUPER_USERS": [ADMIN[0]],
+        "FEATURE_SUPERUSERS_FULL_ACCESS": True,
         "SECRET_KEY": secrets.token_urlsafe(48),
     }
     (bundle / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

@@ -91,7 +91,6 @@ QUAY_KEYS_NOT_IMPLEMENTED = frozenset(
         "SECURITY_SCANNER_NOTIFICATIONS",
         "SECURITY_SCANNER_V4_NAMESPACE_WHITELIST",
         "SESSION_COOKIE_SECURE",
-        "SUPERUSERS_FULL_ACCESS",
         "TEAM_RESYNC_STALE_TIME",
         "USERFILES_LOCATION",
         "USERFILES_PATH",
@@ -256,6 +255,8 @@ def embedded_default(data_dir: Path, bind_host: str = "127.0.0.1", bind_port: in
             "DB_URI": f"sqlite:///{data_dir / 'registry.db'}",
             "DISTRIBUTED_STORAGE_CONFIG": {"default": ["LocalStorage", {"storage_path": str(data_dir / "storage")}]},
             "DISTRIBUTED_STORAGE_PREFERENCE": ["default"],
+            # One local admin who can do everything: the embedded default is a single-user setup.
+            "FEATURE_SUPERUSERS_FULL_ACCESS": True,
             "SECRET_KEY": _load_or_create_secret(data_dir, "secret_key"),
             "DATABASE_SECRET_KEY": _load_or_create_secret(data_dir, "database_secret_key"),
         }

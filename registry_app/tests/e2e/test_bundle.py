@@ -22,6 +22,7 @@ def test_bundle_settings(tmp_path: Path) -> None:
         "DISTRIBUTED_STORAGE_CONFIG": {"local": ["LocalStorage", {"storage_path": str(tmp_path / "blobs")}]},
         "DISTRIBUTED_STORAGE_PREFERENCE": ["local"],
         "SUPER_USERS": ["boss"],
+        "FEATURE_SUPERUSERS_FULL_ACCESS": True,
         "CREATE_PRIVATE_REPO_ON_PUSH": False,
         "FEATURE_ANONYMOUS_ACCESS": False,
         "SECRET_KEY": secrets.token_urlsafe(32),

@@ -36,7 +36,6 @@ import hashlib
 import json
 import re
 import secrets
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -468,14 +467,6 @@ def containers_conf() -> None:
     ensure_containers_conf()
 
 
-def unmount_under(base: Path) -> None:
-    """Unmount what podman left mounted under ``base``: a podman command that fails (a refused pull
-    or push) exits without unmounting its overlay storage home (``root/overlay``)."""
-    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-    for mountpoint in sorted((m for m in mounts if m.startswith(f"{base}/")), key=len, reverse=True):
-        subprocess.run(["umount", mountpoint], check=False, capture_output=True)
-
-
 @pytest.fixture
 def cc(tmp_path: Path, containers_conf: None) -> Iterator[ContainersClients]:
     clients = ContainersClients(tmp_path / "containers")
@@ -483,7 +474,6 @@ def cc(tmp_path: Path, containers_conf: None) -> Iterator[ContainersClients]:
         yield clients
     finally:
         clients.close()
-        unmount_under(clients.base)
 
 
 def podman_digest(cc: ContainersClients, ref: str) -> str:

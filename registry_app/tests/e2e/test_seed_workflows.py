@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,14 +66,6 @@ def initializable_registry(tmp_path: Path) -> Iterator[RegistryServer]:
         server.stop()
 
 
-def unmount_under(base: Path) -> None:
-    """Unmount what podman left mounted under ``base``: a podman command that fails (a refused pull
-    or push) exits without unmounting its overlay storage home (``root/overlay``)."""
-    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-    for mountpoint in sorted((m for m in mounts if m.startswith(f"{base}/")), key=len, reverse=True):
-        subprocess.run(["umount", mountpoint], check=False, capture_output=True)
-
-
 @pytest.fixture
 def cc(tmp_path: Path) -> Iterator[ContainersClients]:
     require("runc")
@@ -84,7 +75,6 @@ def cc(tmp_path: Path) -> Iterator[ContainersClients]:
         yield clients
     finally:
         clients.close()
-        unmount_under(clients.base)
 
 
 def curl(method: str, url: str, *, token: str | None = None, data: Any = None) -> tuple[int, Any]:

@@ -74,6 +74,7 @@ def ldap_values(ldap: SlapdServer, **overrides: Any) -> dict[str, Any]:
         "LDAP_EMAIL_ATTR": "mail",
         "LDAP_USER_FILTER": USER_FILTER,
         "LDAP_SUPERUSER_FILTER": SUPERUSER_FILTER,
+        "FEATURE_SUPERUSERS_FULL_ACCESS": True,
     }
     values.update(overrides)
     return values

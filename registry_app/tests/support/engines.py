@@ -364,6 +364,12 @@ class ContainersClients:
         return ["--root", str(self._dir("root")), "--runroot", str(self.runroot)]
 
     def close(self) -> None:
+        # A podman command that fails (a refused pull or push) exits without unmounting its
+        # overlay storage home (root/overlay): unmount what is left under this client's dirs.
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+        for base in (str(self.base), str(self.runroot)):
+            for mountpoint in sorted((m for m in mounts if m.startswith(f"{base}/")), key=len, reverse=True):
+                subprocess.run(["umount", mountpoint], check=False, capture_output=True)
         shutil.rmtree(self.runroot, ignore_errors=True)
 
     def podman(

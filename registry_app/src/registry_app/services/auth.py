@@ -5,7 +5,9 @@ Permissions follow Quay:
 - in an organization, members of a team with the ``admin`` role administer every repository;
   ``creator`` teams may create repositories; any user, robot or team may hold an explicit role
   (read, write, admin) on a repository;
-- superusers (``SUPER_USERS`` or the account's superuser flag) are admin everywhere;
+- superusers (``SUPER_USERS`` or the account's superuser flag) manage users through the superuser
+  API; with ``FEATURE_SUPERUSERS_FULL_ACCESS`` (Quay's default: off; on for the embedded default)
+  they are also admin of every repository and organization and may create any namespace;
 - a public repository is readable by every signed-in account, and anonymously when
   ``FEATURE_ANONYMOUS_ACCESS`` is on;
 - API tokens are capped by their scopes (repo:read → read, repo:write → write, repo:admin → admin,
@@ -43,7 +45,8 @@ PASSWORDS = CryptContext(
 )
 
 ROLE_ORDER = {None: 0, "read": 1, "write": 2, "admin": 3}
-ACTION_ROLE = {"pull": "read", "push": "write", "delete": "admin", "*": "admin"}
+# Deleting tags, manifests and blobs over /v2 needs write, as in Quay (a token with push may delete).
+ACTION_ROLE = {"pull": "read", "push": "write", "delete": "write", "*": "admin"}
 SCOPE_CAP = {"repo:read": "read", "repo:write": "write", "repo:admin": "admin"}
 LOGIN_FAILURES_ALLOWED = 5
 LOGIN_WINDOW_MS = 60_000
@@ -133,6 +136,7 @@ class AuthService:
         self.anonymous_access = bool(config.get("FEATURE_ANONYMOUS_ACCESS", True))
         self.anonymous_push = bool(config.get("FEATURE_ANONYMOUS_PUSH", False))
         self.create_namespace_on_push = bool(config.get("CREATE_NAMESPACE_ON_PUSH", False))
+        self.superusers_full_access = bool(config.get("FEATURE_SUPERUSERS_FULL_ACCESS", False))
         self.token_lifetime = int(config.get("REGISTRY_APP_TOKEN_LIFETIME", 3600))
         # HS256 with a key derived from SECRET_KEY: every app host of one deployment shares it.
         self._jwt_key = hashlib.sha256(b"registry-app docker token v1\0" + config.secret_key.encode()).digest()
@@ -311,7 +315,7 @@ class AuthService:
     def _account_role(self, ident: Identity, namespace: str, repo: RepoRow | None) -> str | None:
         if ident.anonymous:
             return None
-        if ident.superuser:
+        if ident.superuser and self.superusers_full_access:
             return "admin"
         if ident.username == namespace:
             return "admin"
@@ -332,8 +336,9 @@ class AuthService:
         return best
 
     def org_role(self, ident: Identity, org: UserRow) -> str | None:
-        """'admin', 'creator', 'member' or None for an organization (superusers are admin)."""
-        if ident.superuser:
+        """'admin', 'creator', 'member' or None for an organization (superusers are admin with
+        FEATURE_SUPERUSERS_FULL_ACCESS)."""
+        if ident.superuser and self.superusers_full_access:
             return "admin"
         if ident.user_id is None:
             return None
@@ -344,7 +349,7 @@ class AuthService:
             return True
         if ident.anonymous or (not ident.has_scope("repo:create") and ident.scopes is not None):
             return False
-        if ident.superuser or ident.username == namespace:
+        if (ident.superuser and self.superusers_full_access) or ident.username == namespace:
             return True
         if not namespace_exists:
             return self.create_namespace_on_push and ident.kind == "user"
@@ -374,4 +379,6 @@ class AuthService:
     def token_allows(self, ident: Identity, repo_name: str, action: str) -> bool:
         assert ident.access is not None
         actions = ident.access.get(repo_name, frozenset())
+        if action == "delete" and "push" in actions:  # Quay's tokens carry pull, push and * only
+            return True
         return action in actions or "*" in actions

@@ -137,6 +137,13 @@ SCHEMA = {
         'FEATURE_SECURITY_SCANNER': {
             'type': 'boolean',
         },
+        'FEATURE_SUPERUSERS_FULL_ACCESS': {
+            'description': (
+                'superusers are admin of every repository and organization (Q'
+                "uay's default: false)"
+            ),
+            'type': 'boolean',
+        },
         'FEATURE_USER_CREATION': {
             'type': 'boolean',
         },
