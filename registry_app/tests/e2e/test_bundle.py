@@ -50,3 +50,42 @@ def test_bundle_settings(tmp_path: Path) -> None:
         dev.close()
     finally:
         server.stop()
+
+
+def test_create_namespace_on_push_and_xhr_only(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    server = RegistryServer(data_dir=tmp_path / "data", config_dir=bundle)
+    (bundle / "config.yaml").write_text(yaml.safe_dump({
+        "SERVER_HOSTNAME": f"127.0.0.1:{server.port}",
+        "DB_URI": f"sqlite:///{tmp_path / 'registry.db'}",
+        "DISTRIBUTED_STORAGE_CONFIG": {"local": ["LocalStorage", {"storage_path": str(tmp_path / "blobs")}]},
+        "DISTRIBUTED_STORAGE_PREFERENCE": ["local"],
+        "CREATE_NAMESPACE_ON_PUSH": True,
+        "BROWSER_API_CALLS_XHR_ONLY": True,
+        "SECRET_KEY": secrets.token_urlsafe(32),
+    }))
+    server.create_user("dev", "dev-password")
+    server.create_user("other", "other-password")
+    server.start()
+    try:
+        dev = Client(server.url, auth=("dev", "dev-password"))
+        # a push into a namespace nobody has creates it as an organization the pusher owns
+        assert dev.push_image("newteam/app", Image.random(), "v1").status_code == 201
+        org = dev.http.get("/api/v1/organization/newteam").json()
+        assert org["is_admin"] is True
+        # an existing namespace of someone else is still closed
+        other = Client(server.url, auth=("other", "other-password"))
+        assert other.http.post("/v2/newteam/app2/blobs/uploads/").status_code == 403
+        # a browser (no credentials, no X-Requested-With) cannot call the API; XHR can
+        browser = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0"}
+        r = httpx.get(f"{server.url}/api/v1/repository/newteam/app", headers=browser)
+        assert r.status_code == 400 and "X-Requested-With" in r.json()["error_message"]
+        r = httpx.get(f"{server.url}/api/v1/repository/newteam/app",
+                      headers={**browser, "x-requested-with": "XMLHttpRequest"})
+        assert r.status_code == 401  # on to the normal checks: this repository is private
+        dev.close()
+        other.close()
+    finally:
+        server.stop()
+
