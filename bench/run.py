@@ -11,6 +11,7 @@ PASS/MISS against the targets is informational.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -29,18 +30,18 @@ from quaybench.measure import Params, Samples
 from quaybench.procs import ForeignLoadMonitor, background_busy, set_priority, stop_all
 from quaybench.servers import Distribution, RegistryApp, Target, find_binary
 from quaybench.sink import Sink
-from quaybench.util import BenchError, MiB, free_port, log
+from quaybench.util import BenchError, MiB, free_port, log, median
 
 # key, label, unit, higher is better, target ratio (registry_app / distribution) or None
 ROWS = [
     ("blob_get", "blob GET {size} MiB", "MB/s", True, 1.0),
     ("mono_push", "monolithic push {size} MiB", "MB/s", True, 2.0),
     ("chunked_push", "chunked push {size} MiB ({chunk} MiB PATCHes)", "MB/s", True, 1.5),
-    ("manifest_anon_rps", "manifest GET anonymous, {conns} conns", "req/s", True, 5.0),
+    ("manifest_anon_rps", "manifest GET anonymous, {conns} conns, median", "req/s", True, 5.0),
     ("manifest_anon_p99", "  p99 latency", "ms", False, None),
-    ("manifest_bearer_rps", "manifest GET bearer token, {conns} conns", "req/s", True, 5.0),
+    ("manifest_bearer_rps", "manifest GET bearer, {conns} conns, median", "req/s", True, 5.0),
     ("manifest_bearer_p99", "  p99 latency", "ms", False, None),
-    ("small_seconds", "{images} small images, {clients} clients: total", "s", False, None),
+    ("small_seconds", "{images} small images, {clients} clients, median", "s", False, None),
     ("small_rate", "  throughput", "images/s", True, None),
     ("peak_rss", "peak RSS (sum over process tree)", "MiB", False, None),
     ("peak_pss", "  peak PSS (shared pages split)", "MiB", False, None),
@@ -179,54 +180,70 @@ class Runner:
                     samples[t.name].detail.append(f"run {i + 1}: {res[1]}")
         self._record(key, samples)
 
+    def _wrk_series(self, key: str, live: list[Target], url_of: dict[str, str],
+                    token_of: dict[str, str | None]) -> None:
+        """`reps` interleaved wrk runs per target; the median run's figures are reported."""
+        runs: dict[str, list[dict]] = {t.name: [] for t in live}
+        for _ in range(self.p.reps):
+            for t in live:
+                w = self.step(key, t, lambda t=t: measure.wrk_run(url_of[t.name], token_of[t.name], self.p))
+                if w:
+                    runs[t.name].append(w)
+                    log(f"{t.name} {key}: {w['rps']:.0f} req/s, p99 {w['p99_ms']:.1f} ms")
+        for t in live:
+            if not runs[t.name] or key in self.failed[t.name]:
+                continue
+            self.r(t)[f"{key}_rps"] = median([w["rps"] for w in runs[t.name]])
+            self.r(t)[f"{key}_p99"] = median([w["p99_ms"] for w in runs[t.name]])
+            self.details(t)[f"{key}_wrk"] = runs[t.name]
+
     def manifests(self) -> None:
         log("4. manifest GET (wrk)")
         url_of = {t.name: f"{t.base_url}/v2/bench/web/manifests/latest" for t in self.targets}
-        image_of = {t.name: self.step("manifest_get", t, lambda t=t: measure.push_web_image(t, self.p))
+        image_of = {t.name: self.step("manifest_bearer", t, lambda t=t: measure.push_web_image(t, self.p))
                     for t in self.targets}
-        for t in self.targets:
-            if image_of[t.name] is None:
-                continue
+        live = [t for t in self.targets if image_of[t.name] is not None]
 
-            def bearer(t=t) -> None:
-                token = t.token(["bench/web"])
+        token_of: dict[str, str | None] = {}
+        for t in live:
+            def bearer_check(t=t) -> None:
+                token_of[t.name] = t.token(["bench/web"])
                 self.details(t)["manifest_bearer_check"] = measure.verify_manifest(
-                    url_of[t.name], token, image_of[t.name])
-                w = measure.wrk_run(url_of[t.name], token, self.p)
-                log(f"{t.name} manifest GET bearer: {w['rps']:.0f} req/s, p99 {w['p99_ms']:.1f} ms")
-                self.r(t)["manifest_bearer_rps"] = w["rps"]
-                self.r(t)["manifest_bearer_p99"] = w["p99_ms"]
-                self.details(t)["manifest_bearer_wrk"] = w
+                    url_of[t.name], token_of[t.name], image_of[t.name])
 
-            self.step("manifest_get", t, bearer)
-        for t in self.targets:
-            if image_of[t.name] is None:
-                continue
+            self.step("manifest_bearer", t, bearer_check)
+        self._wrk_series("manifest_bearer", live, url_of, token_of)
 
-            def anonymous(t=t) -> None:
-                with t.anonymous("bench/web") as (anon_token, how):
+        # distribution is restarted without auth and registry_app's repository made public;
+        # leaving the ExitStack puts distribution back on token auth for the next measurement.
+        with contextlib.ExitStack() as stack:
+            anon_of: dict[str, str | None] = {}
+            for t in live:
+                def anon_check(t=t) -> None:
+                    anon_token, how = stack.enter_context(t.anonymous("bench/web"))
                     self.details(t)["manifest_anon_how"] = how
                     self.details(t)["manifest_anon_check"] = measure.verify_manifest(
                         url_of[t.name], anon_token, image_of[t.name])
-                    w = measure.wrk_run(url_of[t.name], anon_token, self.p)
-                log(f"{t.name} manifest GET anonymous: {w['rps']:.0f} req/s, "
-                    f"p99 {w['p99_ms']:.1f} ms ({how})")
-                self.r(t)["manifest_anon_rps"] = w["rps"]
-                self.r(t)["manifest_anon_p99"] = w["p99_ms"]
-                self.details(t)["manifest_anon_wrk"] = w
+                    anon_of[t.name] = anon_token
 
-            self.step("manifest_get", t, anonymous)
+                self.step("manifest_anon", t, anon_check)
+            self._wrk_series("manifest_anon", [t for t in live if t.name in anon_of], url_of, anon_of)
 
     def small(self) -> None:
         log("5. small images")
+        runs: dict[str, list[dict]] = {t.name: [] for t in self.targets}
+        for i in range(self.p.reps):
+            for t in self.targets:
+                res = self.step("small_images", t, lambda t=t, i=i: measure.small_images(
+                    t, self.p, self.images[t.name][i], tag_prefix=f"run{i}"))
+                if res:
+                    runs[t.name].append(res)
+                    log(f"{t.name} small images: {res['seconds']:.2f}s, {res['images_per_s']:.1f} images/s")
         for t in self.targets:
-            def run(t=t) -> None:
-                res = measure.small_images(t, self.p, self.images[t.name])
-                log(f"{t.name} small images: {res['seconds']:.2f}s, {res['images_per_s']:.1f} images/s")
-                self.r(t)["small_seconds"] = res["seconds"]
-                self.r(t)["small_rate"] = res["images_per_s"]
-
-            self.step("small_images", t, run)
+            if runs[t.name] and "small_images" not in self.failed[t.name]:
+                self.r(t)["small_seconds"] = median([r["seconds"] for r in runs[t.name]])
+                self.r(t)["small_rate"] = median([r["images_per_s"] for r in runs[t.name]])
+                self.details(t)["small_images"] = [f"{r['seconds']:.2f}s" for r in runs[t.name]]
 
     def run_all(self) -> None:
         self.blob_get()
@@ -357,7 +374,8 @@ def main(argv: list[str]) -> int:
                 log("ERROR " + msg)
                 errors.append(msg)
         live = [t for t in targets if t.proc is not None and t.proc.alive()]
-        images = {t.name: measure.generate_images(f"{t.name}-{time.time_ns()}", args.images) for t in live}
+        images = {t.name: [measure.generate_images(f"{t.name}-{i}-{time.time_ns()}", args.images)
+                           for i in range(args.reps)] for t in live}
         Runner(live, p, base_blob, scratch, images, results, errors, load).run_all()
     except KeyboardInterrupt:
         errors.append("interrupted")
@@ -443,11 +461,14 @@ def report(results: dict, args: argparse.Namespace, p: Params) -> None:
             if key in d:
                 out.append(f"  {key}: {d[key]}")
         for key in ("manifest_bearer_wrk", "manifest_anon_wrk"):
-            if key in d:
-                w = d[key]
-                out.append(f"  {key}: {w['requests']} requests, {w['rps']:.0f} req/s, "
+            for i, w in enumerate(d.get(key, [])):
+                out.append(f"  {key} run {i + 1}: {w['requests']} requests, {w['rps']:.0f} req/s, "
                            f"p99 {w['p99_ms']:.2f} ms"
                            + (f", socket errors: {w['socket_errors']}" if w["socket_errors"] else ""))
+        if "small_images" in d:
+            out.append("  small_images runs: " + ", ".join(d["small_images"]))
+        if "peak_processes" in d:
+            out.append(f"  processes in the server's tree (peak): {d['peak_processes']}")
         if "rss_by_phase_mib" in d:
             out.append("  peak RSS by phase (MiB): " +
                        ", ".join(f"{k} {v:.0f}" for k, v in d["rss_by_phase_mib"].items()))

@@ -301,7 +301,7 @@ def wrk_run(url: str, token: str | None, p: Params) -> dict:
 
 # -- 5: many small images ----------------------------------------------------------------------
 def _push_images_parallel(base_url: str, tokens: list[str | None], repos: list[str],
-                          images: list[Image]) -> tuple[float, list[str]]:
+                          images: list[Image], tag_prefix: str = "img") -> tuple[float, list[str]]:
     n = len(tokens)
     clients = [RegistryClient(base_url, tokens[i], timeout=120) for i in range(n)]
     errors: list[str] = []
@@ -311,7 +311,7 @@ def _push_images_parallel(base_url: str, tokens: list[str | None], repos: list[s
         barrier.wait(timeout=60)
         for k in range(i, len(images), n):  # bounded: len(images) / n images per client
             try:
-                clients[i].push_image(repos[i], f"img-{k:04d}", images[k])
+                clients[i].push_image(repos[i], f"{tag_prefix}-{k:04d}", images[k])
             except Exception as exc:
                 errors.append(f"image {k}: {exc}")
                 return
@@ -331,18 +331,18 @@ def _push_images_parallel(base_url: str, tokens: list[str | None], repos: list[s
     return elapsed, errors
 
 
-def small_images(target, p: Params, images: list[Image]) -> dict:
+def small_images(target, p: Params, images: list[Image], tag_prefix: str = "img") -> dict:
     repos = [f"bench/small-{i}" for i in range(p.clients)]
     tokens: list[str | None] = [target.token([r]) for r in repos]
     sync_disks()
-    secs, errors = _push_images_parallel(target.base_url, tokens, repos, images)
+    secs, errors = _push_images_parallel(target.base_url, tokens, repos, images, tag_prefix)
     if errors:
         raise BenchError(f"{len(errors)} client(s) failed, first: {errors[0]}")
     # Every manifest must be there afterwards (untimed).
     missing = 0
     for k in range(len(images)):
         i = k % p.clients
-        resp = request("HEAD", f"{target.base_url}/v2/{repos[i]}/manifests/img-{k:04d}",
+        resp = request("HEAD", f"{target.base_url}/v2/{repos[i]}/manifests/{tag_prefix}-{k:04d}",
                        headers={"Authorization": f"Bearer {tokens[i]}", "Accept": ACCEPT_MANIFESTS})
         if resp.status != 200:
             missing += 1
