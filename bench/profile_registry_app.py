@@ -6,13 +6,15 @@
 
 Prints the functions where the server's processes spent their samples (self time, then
 inclusive time) and keeps the raw collapsed stacks (usable with flamegraph.pl / speedscope).
-Workloads: mono, chunked, get (blob GET), manifest (wrk, bearer token), small (small images).
+Workloads: mono, chunked, get (blob GET), manifest (wrk, bearer token), manifest-anon (wrk, no
+credentials, public repository), small (small images).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import os
 import shutil
 import signal
@@ -56,7 +58,8 @@ def summarize(raw: Path, top: int) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workload", choices=["mono", "chunked", "get", "manifest", "small"], default="mono")
+    ap.add_argument("--workload", default="mono",
+                    choices=["mono", "chunked", "get", "manifest", "manifest-anon", "small"])
     ap.add_argument("--size-mib", type=int, default=512)
     ap.add_argument("--seconds", type=int, default=10, help="wrk duration for --workload manifest")
     ap.add_argument("--images", type=int, default=200)
@@ -78,6 +81,7 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="quay-profile-src-", dir="/dev/shm"))
     target = RegistryApp(work / "registry_app", find_binary(args.registry_app, "registry-app"), args.workers)
     spy = None
+    stack = contextlib.ExitStack()
     try:
         base = scratch / "base.bin"
         measure.write_random_file(base, size)
@@ -86,10 +90,13 @@ def main() -> int:
         # Set up outside the profile: the blob for GET, the image for manifest GET.
         if args.workload == "get":
             url, repo = measure.blob_get_setup(target, base, scratch, p)
-        if args.workload == "manifest":
+        if args.workload.startswith("manifest"):
             image = measure.push_web_image(target, p)
             url = f"{target.base_url}/v2/bench/web/manifests/latest"
             token = target.token(["bench/web"])
+            if args.workload == "manifest-anon":
+                token, how = stack.enter_context(target.anonymous("bench/web"))
+                log(f"anonymous access: {how}")
             measure.verify_manifest(url, token, image)
         images = measure.generate_images(f"profile-{time.time_ns()}", args.images)
         spy = subprocess.Popen([args.py_spy, "record", "--pid", str(target.proc.pid), "--subprocesses",
@@ -103,7 +110,7 @@ def main() -> int:
         elif args.workload == "get":
             mbs, detail = measure.blob_get_once(target, url, repo, p)
             result = f"{mbs:.1f} MB/s ({detail})"
-        elif args.workload == "manifest":
+        elif args.workload.startswith("manifest"):
             w = measure.wrk_run(url, token, p)
             result = f"{w['rps']:.0f} req/s, p99 {w['p99_ms']:.1f} ms"
         else:
@@ -123,6 +130,7 @@ def main() -> int:
         if spy is not None and spy.poll() is None:
             spy.kill()
             spy.wait(timeout=10)
+        stack.close()
         target.stop()
         stop_all()
         shutil.rmtree(work, ignore_errors=True)

@@ -197,7 +197,7 @@ class RegistryApp(Target):
         self.workers = workers
         self.data_dir = workdir / "data"
         self.tokens: RegistryAppTokens | None = None
-        self.label = f"registry-app serve --workers {workers}"
+        self.label = f"registry-app serve --workers {workers}, {_source_version(binary)}"
 
     def _cli(self, *args: str, stdin: bytes | None = None, timeout: float = 120) -> tuple[int, str]:
         res = run_checked([self.binary, *args], timeout=timeout, input_bytes=stdin)
@@ -243,6 +243,20 @@ class RegistryApp(Target):
         note = f"FALLBACK: `repo visibility` unavailable ({why[:120]}); used a pull token instead"
         self.notes.append(note)
         yield self.token([repo]), note
+
+
+def _source_version(binary: str) -> str:
+    """Which registry_app source the command runs: the commit, and whether the tree has edits."""
+    res = run_checked([str(Path(binary).parent / "python"), "-c",
+                       "import registry_app, os; print(os.path.dirname(registry_app.__file__))"], timeout=30)
+    src = res.stdout.decode().strip()
+    if res.returncode != 0 or not src:
+        return "source unknown"
+    head = run_checked(["git", "-C", src, "rev-parse", "--short", "HEAD"], timeout=10)
+    if head.returncode != 0:
+        return f"installed from {src}"
+    dirty = run_checked(["git", "-C", src, "status", "--porcelain", "--", "."], timeout=10).stdout.strip()
+    return f"commit {head.stdout.decode().strip()}" + (" + uncommitted edits" if dirty else "")
 
 
 def find_binary(explicit: str | None, name: str) -> str:
