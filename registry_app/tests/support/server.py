@@ -67,7 +67,7 @@ class RegistryServer:
             args.append("--superuser")
         self.cli(*args, input=password.encode())
 
-    def start(self, timeout: float = 30.0) -> RegistryServer:
+    def start(self, timeout: float = 60.0) -> RegistryServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
         cmd = [

@@ -45,7 +45,7 @@ class AuditLog:
     def __init__(self, engine: Engine, interval: float = 0.5) -> None:
         self.engine = engine
         self.interval = interval
-        self._buffer: list[dict[str, Any]] = []
+        self._buffer: list[tuple[Any, ...]] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopped = False
@@ -67,15 +67,9 @@ class AuditLog:
         metadata: dict[str, Any] | None = None,
         now: bool = False,
     ) -> None:
-        entry = {
-            "kind": kind,
-            "account_id": account_id,
-            "performer_id": performer_id,
-            "repository_id": repository_id,
-            "ip": ip,
-            "metadata_json": json.dumps(_clean(metadata or {}), default=str),
-            "datetime_ms": int(time.time() * 1000),
-        }
+        """Queue one entry. Cheap enough for every pull: a tuple appended under a lock; the
+        metadata is serialised by the flushing thread."""
+        entry = (kind, account_id, performer_id, repository_id, ip, metadata, int(time.time() * 1000))
         with self._lock:
             self._buffer.append(entry)
         if now or self._thread is None:
@@ -86,9 +80,21 @@ class AuditLog:
             batch, self._buffer = self._buffer, []
         if not batch:
             return
+        rows = [
+            {
+                "kind": k,
+                "account_id": a,
+                "performer_id": p,
+                "repository_id": r,
+                "ip": ip,
+                "metadata_json": json.dumps(_clean(m or {}), default=str),
+                "datetime_ms": t,
+            }
+            for (k, a, p, r, ip, m, t) in batch
+        ]
         try:
             with write_tx(self.engine) as conn:
-                conn.execute(L.insert(), batch)
+                conn.execute(L.insert(), rows)
         except Exception as exc:
             log.warning("audit log: could not write %d entries (%s); will retry", len(batch), str(exc).splitlines()[0])
             with self._lock:

@@ -111,10 +111,10 @@ class _TTLCache:
             item = self.data.get(key)
             if item is None:
                 return None
-            if item[1] < time.monotonic() or item[2] != generation:
+            if item[1] < time.monotonic():
                 del self.data[key]
                 return None
-            return item[0]
+            return item[0] if item[2] == generation else None
 
     def put(self, key: str, value: Any, ttl: float, generation: int | None) -> None:
         with self.lock:
@@ -261,8 +261,14 @@ class AuthService:
         return hashlib.sha256(token.encode()).hexdigest()[:16] if token else None
 
     def verify_token(self, token: str) -> Identity:
-        generation = self.store.generation()
-        cached = self._token_cache.get(token, generation)
+        # User tokens are cached until they expire (stored with generation None); robot tokens
+        # only while the database is unchanged, so a regenerated robot token is seen at once.
+        cached = self._token_cache.get(token, None)
+        if cached is None:
+            generation = self.store.generation()
+            cached = self._token_cache.get(token, generation) if generation is not None else None
+        else:
+            generation = None
         if cached is not None:
             return cached
         try:
