@@ -187,35 +187,6 @@ class Store:
             row = conn.execute(select(U).where(U.c.username == username)).first()
         return _user(row) if row else None
 
-    def create_user(
-        self,
-        username: str,
-        email: str | None,
-        password_hash: str | None,
-        *,
-        superuser: bool = False,
-        organization: bool = False,
-    ) -> UserRow:
-        with write_tx(self.engine) as conn:
-            uid = conn.execute(
-                U.insert()
-                .values(
-                    username=username,
-                    email=email,
-                    password_hash=password_hash,
-                    superuser=superuser,
-                    organization=organization,
-                    enabled=True,
-                    created_ms=now_ms(),
-                )
-                .returning(U.c.id)
-            ).scalar_one()
-        return UserRow(uid, username, email, password_hash, organization, superuser, True)
-
-    def set_password(self, username: str, password_hash: str) -> None:
-        with write_tx(self.engine) as conn:
-            conn.execute(update(U).where(U.c.username == username).values(password_hash=password_hash))
-
     def count_users(self) -> int:
         with self.engine.connect() as conn:
             return int(
