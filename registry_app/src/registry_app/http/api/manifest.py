@@ -13,7 +13,8 @@ from pydantic import BaseModel
 from registry_app.db.store import ManifestRow, RepoRow
 from registry_app.db.tags import LabelRow
 from registry_app.http.api.common import ApiContext, ApiError, Caller, Ctx
-from registry_app.http.api.tag import audit, format_date, repository_for, tag_service
+from registry_app.http.api.repository import audit_repo
+from registry_app.http.api.tag import format_date, repository_for, tag_service
 from registry_app.services.auth import Identity
 from registry_app.services.errors import DigestInvalid
 from registry_app.services.names import check_digest
@@ -123,12 +124,12 @@ def add_manifest_label(
     svc.check_label_key(body.key)
     manifest = _lookup(ctx, repo, manifestref)
     label = svc.add_label(manifest, body.key, body.value, body.media_type)
-    audit(
+    audit_repo(
         ctx,
         request,
+        ident,
         "manifest_label_add",
         repo,
-        ident,
         {
             "id": label.uuid,
             "key": label.key,
@@ -158,12 +159,12 @@ def delete_manifest_label(
     """Quay's ``deleteManifestLabel``: labels the manifest itself carries cannot be deleted (400)."""
     repo, manifest = _manifest(ctx, ident, namespace, repository, manifestref, "write")
     label = tag_service(ctx).delete_label(manifest, labelid)
-    audit(
+    audit_repo(
         ctx,
         request,
+        ident,
         "manifest_label_delete",
         repo,
-        ident,
         {
             "id": labelid,
             "key": label.key,

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from registry_app.db.repositories import RepoInfo, RepositoryStore
+from registry_app.db.store import RepoRow
 from registry_app.http.api.common import ApiContext, ApiError, Caller, Ctx, client_ip
 from registry_app.services.auth import ROLE_ORDER, Identity
 from registry_app.services.names import COMPONENT, MAX_NAME
@@ -65,8 +66,9 @@ def authorize(ctx: ApiContext, ident: Identity, namespace: str, name: str, need:
 
 
 def audit_repo(
-    ctx: ApiContext, request: Request, ident: Identity, kind: str, info: RepoInfo, metadata: dict[str, Any]
+    ctx: ApiContext, request: Request, ident: Identity, kind: str, info: RepoInfo | RepoRow, metadata: dict[str, Any]
 ) -> None:
+    """One audit entry about a repository (used by every repository-scoped endpoint module)."""
     ctx.audit.record(
         kind,
         account_id=info.namespace_id,

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, Response
 
 from registry_app.db.store import RepoRow
-from registry_app.http.api.common import ApiContext, ApiError, Caller, Ctx, client_ip
-from registry_app.http.api.repository import authorize
+from registry_app.http.api.common import ApiContext, ApiError, Caller, Ctx
+from registry_app.http.api.repository import audit_repo, authorize
 from registry_app.services.auth import Identity
 from registry_app.services.tags import TagRecord, TagService
 
@@ -37,19 +37,6 @@ def repository_for(ctx: ApiContext, ident: Identity, namespace: str, name: str, 
 def format_date(seconds: float | None) -> str | None:
     """Quay's RFC 2822 dates (``Mon, 01 Jan 2024 00:00:00 -0000``)."""
     return None if seconds is None else formatdate(int(seconds))
-
-
-def audit(
-    ctx: ApiContext, request: Request, kind: str, repo: RepoRow, ident: Identity, metadata: dict[str, Any]
-) -> None:
-    ctx.audit.record(
-        kind,
-        account_id=repo.namespace_id,
-        performer_id=ident.user_id,
-        repository_id=repo.id,
-        ip=client_ip(request),
-        metadata=metadata,
-    )
 
 
 def tag_view(record: TagRecord) -> dict[str, Any]:
@@ -117,12 +104,12 @@ def change_tag(
             raise ApiError(400, "expiration: must be a number (Unix seconds) or null")
         old_ms, _new_ms = svc.change_expiration(repo, tag, expiration)
         if not (old_ms is None and expiration is None):
-            audit(
+            audit_repo(
                 ctx,
                 request,
+                ident,
                 "change_tag_expiration",
                 repo,
-                ident,
                 {
                     **common,
                     "expiration_date": int(expiration) if expiration is not None else None,
@@ -134,12 +121,12 @@ def change_tag(
         if digest is not None and not isinstance(digest, str):
             raise ApiError(400, "manifest_digest: must be a string")
         before = svc.retarget(repo, tag, digest)
-        audit(
+        audit_repo(
             ctx,
             request,
+            ident,
             "move_tag" if before is not None else "create_tag",
             repo,
-            ident,
             {**common, "manifest_digest": digest, "original_manifest_digest": before},
         )
     return JSONResponse("Updated", status_code=201)
@@ -149,12 +136,12 @@ def change_tag(
 def delete_tag(namespace: str, repository: str, tag: str, ident: Caller, ctx: Ctx, request: Request) -> Response:
     repo = repository_for(ctx, ident, namespace, repository, "write")
     tag_service(ctx).delete(repo, tag)
-    audit(
+    audit_repo(
         ctx,
         request,
+        ident,
         "delete_tag",
         repo,
-        ident,
         {"username": ident.username, "repo": repository, "namespace": namespace, "tag": tag},
     )
     return Response(status_code=204)
@@ -181,12 +168,12 @@ def restore_tag(
     svc = tag_service(ctx)
     svc.check_tag_name(tag)
     svc.retarget(repo, tag, digest)
-    audit(
+    audit_repo(
         ctx,
         request,
+        ident,
         "revert_tag",
         repo,
-        ident,
         {"username": ident.username, "repo": repository, "tag": tag, "manifest_digest": digest},
     )
     return {}
