@@ -58,7 +58,6 @@ QUAY_KEYS_NOT_IMPLEMENTED = frozenset(
         "FEATURE_REPO_MIRROR",
         "FEATURE_REQUIRE_TEAM_INVITE",
         "FEATURE_RESTRICTED_V1_PUSH",
-        "FEATURE_SECURITY_NOTIFICATIONS",
         "FEATURE_STORAGE_REPLICATION",
         "FEATURE_TEAM_SYNCING",
         "FEATURE_USER_LAST_ACCESSED",
@@ -88,7 +87,6 @@ QUAY_KEYS_NOT_IMPLEMENTED = frozenset(
         "SEARCH_MAX_RESULT_PAGE_COUNT",
         "SEARCH_RESULTS_PER_PAGE",
         "SECURITY_SCANNER_ISSUER_NAME",
-        "SECURITY_SCANNER_NOTIFICATIONS",
         "SECURITY_SCANNER_V4_NAMESPACE_WHITELIST",
         "SESSION_COOKIE_SECURE",
         "TEAM_RESYNC_STALE_TIME",
@@ -177,6 +175,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "enum":
         allowed = ", ".join(repr(v) for v in error.validator_value)
         return f"{path}: {error.instance!r} is not one of {allowed}"
+    if error.validator == "pattern":
+        hint = error.schema.get("description") if isinstance(error.schema, dict) else None
+        return f"{path}: {error.instance!r} is not valid" + (f" (expected: {hint})" if hint else "")
     if error.validator == "type":
         return f"{path}: expected {error.validator_value}, got {type(error.instance).__name__} ({error.instance!r})"
     return f"{path}: {error.message}"
@@ -204,8 +205,10 @@ def validate_values(values: Any, source: str = "config.yaml") -> list[str]:
         from registry_app.services.ldap import ldap_config_problems
 
         problems.extend(ldap_config_problems(values))
-    if values.get("FEATURE_SECURITY_SCANNER") and not values.get("SECURITY_SCANNER_V4_ENDPOINT"):
-        problems.append("SECURITY_SCANNER_V4_ENDPOINT: required when FEATURE_SECURITY_SCANNER is true")
+    if values.get("FEATURE_SECURITY_SCANNER") or values.get("SECURITY_SCANNER_V4_PSK"):
+        from registry_app.services.secscan import secscan_config_problems
+
+        problems.extend(secscan_config_problems(values))
     if problems:
         raise ConfigError(source, problems)
     warnings = []

@@ -277,3 +277,57 @@ class Upload(Base):
     hash_state: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_ms: Mapped[int] = mapped_column(BigInteger)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ManifestSecurityStatus(Base):
+    """A manifest's security scan state, as Quay's ``manifestsecuritystatus``: ``index_status`` is
+    Quay's IndexStatus (1 completed, 2 in progress, -1 failed, -2 unsupported, -3 layer too large),
+    ``indexer_hash`` Clair's index state when it was indexed (a new state means re-index).
+    ``retries`` (registry_app) counts failed attempts, so failures are retried a bounded number of times."""
+
+    __tablename__ = "manifest_security_status"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    manifest_id: Mapped[int] = mapped_column(ForeignKey("manifest.id", ondelete="CASCADE"), unique=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repository.id", ondelete="CASCADE"), index=True)
+    index_status: Mapped[int] = mapped_column(Integer)
+    error_json: Mapped[str | None] = mapped_column(Text)
+    last_indexed_ms: Mapped[int] = mapped_column(BigInteger)
+    indexer_hash: Mapped[str] = mapped_column(String(128))
+    indexer_version: Mapped[int] = mapped_column(Integer, default=4)
+    metadata_json: Mapped[str] = mapped_column(Text, default="{}")
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class RepositoryEvent(Base):
+    """A repository notification event (e.g. ``vulnerability_found``) with Quay's event payload,
+    recorded for the repository notifications worker to deliver (``delivered_ms`` NULL until then)."""
+
+    __tablename__ = "repository_event"
+    __table_args__ = (Index("ix_repository_event_pending", "delivered_ms", "id"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repository.id", ondelete="CASCADE"), index=True)
+    payload_json: Mapped[str] = mapped_column(Text)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    delivered_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SecscanNotification(Base):
+    """A Clair notification id received on /secscan/notification, waiting for the security worker
+    to page through it (``next_page`` is Clair's paging cursor where it stopped)."""
+
+    __tablename__ = "secscan_notification"
+    notification_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_ms: Mapped[int] = mapped_column(BigInteger)
+    next_page: Mapped[str | None] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_attempt_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class WorkerLease(Base):
+    """A lease that lets one process (of all workers on all hosts) run a background worker."""
+
+    __tablename__ = "worker_lease"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_ms: Mapped[int] = mapped_column(BigInteger)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -55,6 +56,7 @@ class RegistryApp:
         health: HealthChecks,
         api: Any = None,
         audit: Any = None,
+        secscan: Any = None,
     ) -> None:
         self.registry = registry
         self.v2 = v2
@@ -62,6 +64,7 @@ class RegistryApp:
         self.health = health
         self.api = api
         self.audit = audit
+        self.secscan = secscan
         self.out = sys.stderr
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -74,10 +77,14 @@ class RegistryApp:
                 if msg["type"] == "lifespan.startup":
                     if self.audit is not None:
                         self.audit.start()
+                    if self.secscan is not None:
+                        self.secscan.start()
                     await send({"type": "lifespan.startup.complete"})
                 elif msg["type"] == "lifespan.shutdown":
                     if self.audit is not None:
                         self.audit.stop()
+                    if self.secscan is not None:
+                        await self.blocking(self.secscan.stop)
                     self.blocking.pool.shutdown(wait=False, cancel_futures=True)
                     await send({"type": "lifespan.shutdown.complete"})
                     return
@@ -140,9 +147,29 @@ class RegistryApp:
             ok = all(services.values())
             status = 200 if ok else 503
             return json_response(status, {"data": {"services": services}, "status_code": status})
+        if path == "/secscan/notification" and self.secscan is not None and self.secscan.notifications:
+            return await self.secscan_notification(req)
         if path == "/":
             return json_response(200, {"registry": "registry_app", "api": "/v2/"})
         raise NotFound(f"no such endpoint: {req.method} {path}")
+
+    async def secscan_notification(self, req: Request) -> Response:
+        """Quay's ``/secscan/notification``: Clair's notifier says a notification is ready. With a
+        PSK its JWT is verified; the id is queued for the security worker, which pages through the
+        notification, records vulnerability_found events and deletes it at Clair."""
+        text = [(b"content-type", b"text/html; charset=utf-8")]
+        if req.method != "POST":
+            return Response(405, b"Method Not Allowed", text)
+        if not self.secscan.webhook_authorized(req.headers.get("authorization")):
+            return Response(401, b"Unauthorized", text)
+        try:
+            data = json.loads(await req.body(64 * 1024))
+        except (OverflowError, ValueError):
+            data = None
+        if not isinstance(data, dict) or "notification_id" not in data or "callback" not in data:
+            return Response(400, b"Bad Request", text)
+        await self.blocking(self.secscan.queue_notification, str(data["notification_id"]))
+        return Response(200, b"Okay", text)
 
 
 def create_app(config: Any) -> RegistryApp:
@@ -165,8 +192,15 @@ def create_app(config: Any) -> RegistryApp:
     audit = AuditLog(engine)
     blocking = Blocking()
     v2 = V2(registry, auth, blocking, config, audit)
-    api = create_api(ApiContext(auth=auth, registry=registry, audit=audit, config=config))
-    return RegistryApp(registry, v2, blocking, HealthChecks(registry), api, audit)
+    secscan = None
+    if config.get("FEATURE_SECURITY_SCANNER"):
+        from registry_app.db.secscan import SecscanStore
+        from registry_app.services.secscan import SecurityScanner
+
+        secscan = SecurityScanner(SecscanStore(engine), auth, config)
+        registry.on_manifests_deleted = secscan.manifests_deleted
+    api = create_api(ApiContext(auth=auth, registry=registry, audit=audit, config=config, secscan=secscan))
+    return RegistryApp(registry, v2, blocking, HealthChecks(registry), api, audit, secscan)
 
 
 def make_directory(config: Any) -> Any:

@@ -231,8 +231,12 @@ class AuthService:
         return user if user is not None and user.enabled else None
 
     # -- registry tokens -----------------------------------------------------------------------
-    def issue_token(self, ident: Identity, grants: list[Scope], service: str | None) -> tuple[str, int]:
+    def issue_token(
+        self, ident: Identity, grants: list[Scope], service: str | None, lifetime: int | None = None
+    ) -> tuple[str, int]:
+        """A registry token for ``grants``; ``lifetime`` (seconds) defaults to REGISTRY_APP_TOKEN_LIFETIME."""
         now = int(time.time())
+        lifetime = self.token_lifetime if lifetime is None else lifetime
         context: dict[str, Any] = {
             "version": 2,
             "kind": ident.kind,
@@ -248,12 +252,12 @@ class AuthService:
             "sub": ident.username or "(anonymous)",
             "iat": now,
             "nbf": now - 5,
-            "exp": now + self.token_lifetime,
+            "exp": now + lifetime,
             "jti": secrets.token_urlsafe(16),
             "access": [{"type": g.type, "name": g.name, "actions": list(g.actions)} for g in grants],
             "context": context,
         }
-        return jwt.encode(claims, self._jwt_key, algorithm="HS256"), self.token_lifetime
+        return jwt.encode(claims, self._jwt_key, algorithm="HS256"), lifetime
 
     def _robot_fingerprint(self, name: str) -> str | None:
         robot = self.identities.get(name)

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +114,8 @@ class RegistryService:
         self._cache = _ManifestCache()
         self._hashers: dict[tuple[str, int], Hasher] = {}
         self._hashers_lock = threading.Lock()
+        # Called with the digests of deleted manifests (the security scanner's Clair cleanup).
+        self.on_manifests_deleted: Callable[[list[str]], None] | None = None
 
     # -- access --------------------------------------------------------------------------------
     def access(self, ident: Identity, name: str, action: str, create: bool = False) -> Access:
@@ -428,6 +431,8 @@ class RegistryService:
             ok = self._db(self.store.delete_tag, acc.repo.id, reference)
         if not ok:
             raise ManifestUnknown("manifest unknown to registry", {"reference": reference})
+        if is_digest(reference) and self.on_manifests_deleted is not None:
+            self.on_manifests_deleted([reference])
 
     def list_tags(self, acc: Access, n: int | None, last: str | None) -> tuple[list[str], bool]:
         """Tags after ``last``, at most ``n``; the flag says whether more follow."""

@@ -30,6 +30,7 @@ ROUTER_MODULES = (
     "logs",
     "superuser",
     "apptoken",
+    "secscan",
 )
 
 

@@ -57,6 +57,7 @@ class ApiContext:
     registry: RegistryService
     audit: AuditLog
     config: Any
+    secscan: Any = None  # services.secscan.SecurityScanner when FEATURE_SECURITY_SCANNER is on
 
 
 def ctx_of(request: Request) -> ApiContext:

@@ -274,8 +274,11 @@ def delete_repo(namespace: str, repository: str, ident: Caller, ctx: Ctx, reques
     """Quay's ``deleteRepository`` (admin role): tags, manifests and permissions go at once; blob
     files stay in storage for garbage collection."""
     info, _ = authorize(ctx, ident, namespace, repository, "admin")
+    digests = ctx.secscan.store.repository_digests(info.id) if ctx.secscan is not None else []
     if not repositories(ctx).delete(info.id):
         raise ApiError(404, "Not Found")
+    if ctx.secscan is not None:
+        ctx.secscan.manifests_deleted(digests)  # Clair's index reports, in the background
     audit_repo(ctx, request, ident, "delete_repo", info, {"repo": info.name, "namespace": info.namespace})
     return Response(status_code=204)
 

@@ -134,7 +134,25 @@ SCHEMA = {
         'FEATURE_REPO_MIRROR': {
             'type': 'boolean',
         },
+        'FEATURE_SECURITY_NOTIFICATIONS': {
+            'description': (
+                'accept Clair notifier callbacks on /secscan/notification and'
+                ' record vulnerability_found events (default false)'
+            ),
+            'type': 'boolean',
+        },
         'FEATURE_SECURITY_SCANNER': {
+            'description': (
+                'scan pushed image manifests with Clair v4 (needs SECURITY_SC'
+                'ANNER_V4_ENDPOINT)'
+            ),
+            'type': 'boolean',
+        },
+        'FEATURE_SECURITY_SCANNER_NOTIFY_ON_NEW_INDEX': {
+            'description': (
+                'record vulnerability_found events for the vulnerabilities fo'
+                'und when a manifest is first indexed (default false)'
+            ),
             'type': 'boolean',
         },
         'FEATURE_SUPERUSERS_FULL_ACCESS': {
@@ -218,6 +236,20 @@ SCHEMA = {
             },
             'type': 'array',
         },
+        'NOTIFICATION_MIN_SEVERITY_ON_NEW_INDEX': {
+            'description': (
+                'lowest severity reported by FEATURE_SECURITY_SCANNER_NOTIFY_'
+                'ON_NEW_INDEX (default High)'
+            ),
+            'enum': [
+                'Unknown',
+                'Negligible',
+                'Low',
+                'Medium',
+                'High',
+                'Critical',
+            ],
+        },
         'PREFERRED_URL_SCHEME': {
             'enum': [
                 'http',
@@ -230,6 +262,14 @@ SCHEMA = {
                 'default 4 MiB).'
             ),
             'minimum': 1024,
+            'type': 'integer',
+        },
+        'REGISTRY_APP_SECSCAN_MAX_RETRIES': {
+            'description': (
+                'registry_app extension: how many times a manifest whose inde'
+                'xing failed is retried (default 3), with growing delays'
+            ),
+            'minimum': 0,
             'type': 'integer',
         },
         'REGISTRY_APP_TOKEN_LIFETIME': {
@@ -251,21 +291,69 @@ SCHEMA = {
             'type': 'string',
         },
         'SECURITY_SCANNER_INDEXING_INTERVAL': {
+            'description': (
+                'seconds between indexing rounds of the security worker (defa'
+                'ult 30)'
+            ),
             'minimum': 1,
             'type': 'integer',
         },
+        'SECURITY_SCANNER_NOTIFICATIONS': {
+            'description': 'same as FEATURE_SECURITY_NOTIFICATIONS (older Quay name)',
+            'type': 'boolean',
+        },
+        'SECURITY_SCANNER_V4_BATCH_SIZE': {
+            'description': (
+                "manifests looked at per indexing round (0: Quay's default, a"
+                'll candidates in batches of 100)'
+            ),
+            'minimum': 0,
+            'type': 'integer',
+        },
         'SECURITY_SCANNER_V4_ENDPOINT': {
+            'description': (
+                'Clair v4 API base URL, e.g. http://clair:8081 (indexer, matc'
+                'her and notifier paths are appended)'
+            ),
+            'pattern': '^https?://[^\\s/]+',
             'type': 'string',
         },
         'SECURITY_SCANNER_V4_INDEX_MAX_LAYER_SIZE': {
+            'description': (
+                'manifests with a layer larger than this (e.g. 8G, 512M, or b'
+                'ytes) are marked manifest_layer_too_large instead of indexed'
+            ),
+            'minimum': 0,
+            'pattern': '^[0-9]+[BKMGTbkmgt]$',
             'type': [
                 'string',
                 'integer',
                 'null',
             ],
         },
+        'SECURITY_SCANNER_V4_MANIFEST_CLEANUP': {
+            'description': (
+                "delete a manifest's index report from Clair when the last ma"
+                'nifest with its digest is deleted (default true)'
+            ),
+            'type': 'boolean',
+        },
         'SECURITY_SCANNER_V4_PSK': {
+            'description': (
+                'base64 pre-shared key: requests to Clair carry an HS256 JWT '
+                "(iss quay) signed with the decoded key, and Clair's notifier"
+                ' webhook must present one'
+            ),
+            'minLength': 1,
             'type': 'string',
+        },
+        'SECURITY_SCANNER_V4_REINDEX_THRESHOLD': {
+            'description': (
+                'seconds before a manifest indexed under another Clair index '
+                'state, or failed, is indexed again (default 86400)'
+            ),
+            'minimum': 0,
+            'type': 'integer',
         },
         'SERVER_HOSTNAME': {
             'description': (
