@@ -30,6 +30,10 @@ from registry_app.services.secscan import (
 LAYER = "sha256:" + "a" * 64
 MANIFEST = "sha256:" + "b" * 64
 PSK = base64.b64encode(b"k" * 32).decode()
+CVSS_ENRICHMENT = (
+    "message/vnd.clair.map.vulnerability; enricher=clair.cvss "
+    "schema=https://csrc.nist.gov/schema/nvd/feed/1.1/cvss-v3.x.json"
+)
 
 
 def clair_report(**overrides: Any) -> dict[str, Any]:
@@ -129,7 +133,7 @@ def test_severity_falls_back_to_the_cvss_enrichment() -> None:
     report = clair_report()
     report["vulnerabilities"]["101"]["normalized_severity"] = "Unknown"
     report["enrichments"] = {
-        "message/vnd.clair.map.vulnerability; enricher=clair.cvss schema=https://csrc.nist.gov/schema/nvd/feed/1.1/cvss-v3.x.json": [
+        CVSS_ENRICHMENT: [
             {
                 "101": [
                     {"vectorString": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:N", "baseScore": 5.3},
@@ -193,7 +197,10 @@ FEATURE_SECURITY_SCANNER: true
     ("extra", "needle"),
     [
         ("", "SECURITY_SCANNER_V4_ENDPOINT: required when FEATURE_SECURITY_SCANNER is true"),
-        ("SECURITY_SCANNER_V4_ENDPOINT: clair:8081\n", "SECURITY_SCANNER_V4_ENDPOINT: 'clair:8081' is not valid (expected: Clair v4"),
+        (
+            "SECURITY_SCANNER_V4_ENDPOINT: clair:8081\n",
+            "SECURITY_SCANNER_V4_ENDPOINT: 'clair:8081' is not valid (expected: Clair v4",
+        ),
         (
             "SECURITY_SCANNER_V4_ENDPOINT: http://clair:8081\nSECURITY_SCANNER_V4_PSK: 'not base64!'\n",
             "SECURITY_SCANNER_V4_PSK: is not valid base64",
