@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -10,8 +10,10 @@ import pytest
 from tests.support.server import RegistryServer
 
 if TYPE_CHECKING:
+    from tests.support.clair import ClairServer
     from tests.support.postgres import PostgresServer
     from tests.support.tls import CertificateAuthority
+    from tests.support.vulnfeed import VulnFeed
 
 ADMIN = ("admin", "admin-password-for-tests")
 
@@ -189,3 +191,55 @@ def registry_https(tmp_path: Path, test_ca: CertificateAuthority) -> Iterator[Re
         yield server
     finally:
         server.stop()
+
+
+# --- Real Clair v4 with a vulnerability feed on loopback (tests/support/clair.py, vulnfeed.py) -----
+
+
+@pytest.fixture
+def vuln_feed() -> Iterator[VulnFeed]:
+    """A Debian security-tracker feed on loopback (``plant(...)`` vulnerabilities into it)."""
+    from tests.support.vulnfeed import VulnFeed
+
+    with VulnFeed() as feed:
+        yield feed
+
+
+@pytest.fixture
+def clair(
+    tmp_path: Path, postgres_server: PostgresServer, vuln_feed: VulnFeed
+) -> Iterator[Callable[..., ClairServer]]:
+    """Factory: ``clair(feed=vuln_feed, webhook_url=None, psk=None, period="1m")`` starts a real Clair.
+
+    Each call gets its own database in the session's PostgreSQL and its own work directory; every
+    Clair started is stopped and its database dropped afterwards. The binary is CLAIR_BIN or the
+    one scripts/build-go-tools caches; without it the test is skipped (fails in CI).
+    """
+    from tests.support.clair import clair_binary, start_clair
+
+    binary = clair_binary()
+    if binary is None:
+        missing_dependency("no Clair binary (scripts/build-go-tools builds it; or set CLAIR_BIN)")
+    started: list[ClairServer] = []
+    databases: list[tuple[str, str]] = []
+
+    def start(*, feed: VulnFeed | None = None, **kwargs: object) -> ClairServer:
+        user, password, dbname = postgres_server.create_database()
+        databases.append((user, dbname))
+        server = start_clair(
+            tmp_path / f"clair-{len(databases)}",
+            postgres_server.uri(user, password, dbname),
+            feed=feed or vuln_feed,
+            binary=binary,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+        for user, dbname in databases:
+            postgres_server.drop_database(user, dbname)
