@@ -21,7 +21,7 @@ options:
     default: http://127.0.0.1
   quay_token:
     description:
-      - API (OAuth) access token, sent as C(Authorization: Bearer).
+      - API (OAuth) access token, sent as a Bearer token in the C(Authorization) header.
       - If not set, the E(QUAY_TOKEN) environment variable.
       - Mutually exclusive with O(quay_username) and O(quay_password).
     type: str

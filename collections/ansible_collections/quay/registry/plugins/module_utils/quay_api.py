@@ -135,10 +135,10 @@ class QuayApi(object):
             if "CERTIFICATE_VERIFY_FAILED" in reason or "certificate verify failed" in reason.lower():
                 hint = " (set ca_path to the CA that signed the registry's certificate)"
             raise QuayApiError("cannot reach the registry: %s: %s%s" % (what, reason, hint))
-        if resp is not None:
-            raw = resp.read()
+        if "body" in info:  # an HTTP error: fetch_url has read the body already
+            raw = info["body"] or b""
         else:
-            raw = info.get("body", b"")
+            raw = resp.read() if resp is not None else b""
         if status in missing:
             return status, None
         if not 200 <= status < 300:

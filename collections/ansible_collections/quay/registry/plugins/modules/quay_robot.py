@@ -139,9 +139,13 @@ def main():
         personal = namespace == api.me()
         base = "/user/robots" if personal else path("organization", namespace, "robots")
         listing = api.get(base, query={"token": "false"}, missing=(404,) if not personal else ())
-        if listing is None:
+        if listing is None and state == "absent":
+            module.exit_json(changed=False, robot={})
+        if listing is None and not module.check_mode:
             module.fail_json(msg="organization %s does not exist (create it first, e.g. with quay.registry.quay_organization)" % namespace)
-        found = [r for r in listing.get("robots", []) if r.get("name") == name]
+        if listing is None:
+            module.warn("organization %s does not exist yet: check mode assumes that an earlier task creates it" % namespace)
+        found = [r for r in (listing or {}).get("robots", []) if r.get("name") == name]
     except QuayApiError as exc:
         if exc.status == 403:
             module.fail_json(msg="the API user may not manage the robots of %s (no such organization, not one of its "
