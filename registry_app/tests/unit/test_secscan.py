@@ -259,6 +259,8 @@ def test_notification_event_payload_is_quays() -> None:
         },
     }
     assert notification_vulnerability({"name": "X", "normalized_severity": "Weird"})["priority"] == "Unknown"
+    # Clair v4.9's notifier names the normalized severity "severity".
+    assert notification_vulnerability({"name": "X", "severity": "Medium"})["priority"] == "Medium"
 
 
 # -- the index request, with a real AuthService on a temporary SQLite database ------------------

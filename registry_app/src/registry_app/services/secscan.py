@@ -132,6 +132,9 @@ class ClairError(Exception):
         self.status = status
 
 
+_BEARER = re.compile(r"Bearer\s+[A-Za-z0-9._~+/=-]+")
+
+
 class ClairBadRequest(ClairError):
     """Clair answered 400: it cannot use what was sent (Quay's InvalidContentSent)."""
 
@@ -189,10 +192,8 @@ class ClairClient:
                 f"Connection error when trying to connect to security scanner endpoint: {reason}"
             ) from None
         if status == 400:
-            raise ClairBadRequest(
-                f"Security scanner endpoint responded with 400 HTTP status code: {raw[:500].decode(errors='replace')}",
-                status,
-            )
+            detail = _BEARER.sub("Bearer <redacted>", raw[:500].decode(errors="replace"))
+            raise ClairBadRequest(f"Security scanner endpoint responded with 400 HTTP status code: {detail}", status)
         if status // 100 != 2:
             raise ClairError(f"Security scanner endpoint responded with non-200 HTTP status code: {status}", status)
         try:
@@ -386,7 +387,9 @@ def repository_event_data(scheme: str, hostname: str, repo: RepoRow, extra: dict
 def notification_vulnerability(vuln: dict[str, Any]) -> dict[str, Any]:
     """The ``vulnerability`` of a vulnerability_found event from a Clair notification's summary
     (Quay's process_notification_page + the notification worker's event data)."""
-    severity = vuln.get("normalized_severity") or "Unknown"
+    # Quay reads ``normalized_severity``; Clair's notifier (v4.9 VulnSummary) sends the normalized
+    # severity as ``severity``. Either is accepted, so the priority is not always "Unknown".
+    severity = vuln.get("normalized_severity") or vuln.get("severity") or "Unknown"
     title = severity if severity in PRIORITY_SCORES else "Unknown"
     return {
         "id": vuln.get("name"),

@@ -76,6 +76,8 @@ def create_api(ctx: ApiContext) -> FastAPI:
         return quay_error(request, exc.status_code, kind, str(exc.detail))
 
     for name in ROUTER_MODULES:
+        if name == "secscan" and ctx.secscan is None:
+            continue  # Quay's show_if(FEATURE_SECURITY_SCANNER): no such path without the feature
         module = importlib.import_module(f"registry_app.http.api.{name}")
         app.include_router(module.router, prefix="/api/v1")
 

@@ -32,8 +32,7 @@ def get_repo_manifest_security(
     Clair unreachable: Quay's DownstreamIssue (520, ``downstream_issue``). ``raw=true`` returns
     Clair's own vulnerability report."""
     scanner = ctx.secscan
-    if scanner is None:
-        raise ApiError(404, "Not Found")
+    assert scanner is not None  # the router is only included with FEATURE_SECURITY_SCANNER
     _repo, manifest = _manifest(ctx, ident, namespace, repository, manifestref, "read")
     try:
         result = scanner.security_status(manifest)
