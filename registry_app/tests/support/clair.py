@@ -468,6 +468,8 @@ def debian_rootfs_tarball() -> Path:
         )
         if res.returncode != 0:
             raise DebianRootfsUnavailable(f"debootstrap failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+        for deb in (root / "var/cache/apt/archives").glob("*.deb"):
+            deb.unlink()  # the downloaded packages: 100 MB nobody reads
         tmp = own.with_suffix(".tar.tmp")
         subprocess.run(["tar", "-C", str(root), "-cf", str(tmp), "."], check=True, timeout=600)
         tmp.replace(own)
