@@ -30,7 +30,7 @@ attributes:
 options:
   name:
     description:
-      - Name of the team (lowercase letters, digits, C(_); at least two characters).
+      - Name of the team, 2 to 255 lowercase letters and digits, with C(.), C(_) or C(-) between them.
     type: str
     required: true
   organization:

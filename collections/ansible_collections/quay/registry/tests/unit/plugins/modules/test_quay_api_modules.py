@@ -357,7 +357,7 @@ def test_repository_exact_permissions_and_visibility(run, stub):
     ]
     result = run("quay_repository", args)
     assert result["changed"] is True
-    writes = [(m, p) for m, p, _ in stub.writes()]
+    writes = [(w[0], w[1]) for w in stub.writes()]
     assert writes == [
         ("POST", "/repository/acme/web/changevisibility"),
         ("PUT", "/repository/acme/web/permissions/team/devs"),
