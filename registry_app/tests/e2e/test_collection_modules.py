@@ -247,6 +247,7 @@ def skopeo_push(server: RegistryServer, tmp_path: Path, robot_token: str) -> sub
     )
 
 
+@pytest.mark.clients  # skopeo
 def test_check_converge_idempotence_robot_push_absent(
     playbook: Playbook, api: httpx.Client, server: RegistryServer, tmp_path: Path
 ) -> None:
