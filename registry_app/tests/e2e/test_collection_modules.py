@@ -310,9 +310,13 @@ def test_basic_auth_and_error_messages(playbook: Playbook, api: httpx.Client) ->
     tasks = [
         {"name": "organization", "quay.registry.quay_organization": {"name": "basicorg"}},
         {"name": "user robot", "quay.registry.quay_robot": {"name": f"{ADMIN[0]}+personal"}, "no_log": True},
+        {"name": "unverified TLS", "quay.registry.quay_organization": {
+            "name": "basicorg", "ca_path": None, "validate_certs": False}},
     ]
     run = playbook.run(tasks, defaults=basic, extra={"admin_password": ADMIN[1]})
     assert run["rc"] == 0, run
+    assert run["results"]["organization"]["changed"] is True
+    assert run["results"]["unverified TLS"]["changed"] is False
     assert api.get("/organization/basicorg").status_code == 200
     robots = api.get("/user/robots", params={"token": "false"}).json()["robots"]
     assert f"{ADMIN[0]}+personal" in [r["name"] for r in robots]
