@@ -46,9 +46,33 @@ def _open(config: Config, auto_migrate: bool | None = None) -> Any:
     return Store(engine)
 
 
+def fixed_mmap_threshold(threshold: int = 1024 * 1024) -> bool:
+    """Make glibc hand every allocation of ``threshold`` bytes or more straight back to the kernel.
+
+    glibc raises its mmap threshold each time a large mmap'ed block is freed (up to 32 MiB), so
+    after the first argon2 password check (19 MiB) or 4 MiB upload buffer, later ones of that size
+    come from the calling thread's malloc arena and stay resident after free. With one arena per
+    thread-pool thread, each worker grew by about 20 MiB per thread that had ever verified a
+    password (docs/benchmarks.md, "Memory"). Setting M_MMAP_THRESHOLD turns the dynamic threshold
+    off. Returns False where there is no glibc mallopt (musl, macOS): nothing changes there.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_mmap_threshold = -3  # <malloc.h>
+    return bool(mallopt(ctypes.c_int(m_mmap_threshold), ctypes.c_int(threshold)))
+
+
 def app_from_env() -> Any:
     """Granian worker factory: rebuild the Config from the environment the parent set."""
     from registry_app.http.app import create_app
+
+    fixed_mmap_threshold()
 
     config_dir = os.environ.get("REGISTRY_APP_CONFIG_DIR") or None
     data_dir = Path(os.environ["REGISTRY_APP_DATA_DIR"])
