@@ -59,7 +59,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_half_a_tls_pair_is_an_error(tmp_path: Path) -> None:
     write(tmp_path, GOOD)
     (tmp_path / "ssl.cert").write_text("x")
-    with pytest.raises(ConfigError, match="ssl.key: missing"):
+    with pytest.raises(ConfigError, match=r"ssl\.key: missing"):
         load_bundle(tmp_path)
 
 
@@ -71,7 +71,9 @@ def test_embedded_default(tmp_path: Path) -> None:
 
 
 def test_ldap_settings_are_checked_when_the_bundle_loads(tmp_path: Path) -> None:
-    text = GOOD + "AUTHENTICATION_TYPE: LDAP\nLDAP_URI: ldap://ldap.example.test\nLDAP_USER_FILTER: (uid=\nLDAP_TIMEOUT: 5\n"
+    text = GOOD + (
+        "AUTHENTICATION_TYPE: LDAP\nLDAP_URI: ldap://ldap.example.test\nLDAP_USER_FILTER: (uid=\nLDAP_TIMEOUT: 5\n"
+    )
     with pytest.raises(ConfigError) as err:
         load_bundle(write(tmp_path, text))
     problems = " | ".join(err.value.problems)
