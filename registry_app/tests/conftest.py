@@ -7,6 +7,10 @@ from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
+from tests.support.bundle import ADMIN as ADMIN  # the superuser the fixtures create; tests import it from here
+from tests.support.bundle import bundle_server, start_https_registry
+from tests.support.engines import ContainersClients, ensure_containers_conf, require
+from tests.support.oci import Client
 from tests.support.server import RegistryServer
 
 if TYPE_CHECKING:
@@ -15,19 +19,14 @@ if TYPE_CHECKING:
     from tests.support.tls import CertificateAuthority
     from tests.support.vulnfeed import VulnFeed
 
-ADMIN = ("admin", "admin-password-for-tests")
-
 
 @pytest.fixture(scope="module")
 def shared_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
     """One embedded-default server for a whole test module (tests use distinct repositories)."""
     server = RegistryServer(data_dir=tmp_path_factory.mktemp("shared") / "data")
     server.create_user(*ADMIN, superuser=True)
-    server.start()
-    try:
+    with server.start():
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -35,11 +34,16 @@ def registry(tmp_path: Path) -> Iterator[RegistryServer]:
     """A fresh embedded-default server (SQLite + filesystem) with superuser ``admin``."""
     server = RegistryServer(data_dir=tmp_path / "data")
     server.create_user(*ADMIN, superuser=True)
-    server.start()
-    try:
+    with server.start():
         yield server
-    finally:
-        server.stop()
+
+
+@pytest.fixture
+def client(registry: RegistryServer) -> Iterator[Client]:
+    """A /v2 client (tests/support/oci.py) logged in as ``admin`` to this test's ``registry``."""
+    c = Client(registry.url, auth=ADMIN)
+    yield c
+    c.close()
 
 
 # --- Real PostgreSQL -------------------------------------------------------------------------------
@@ -79,43 +83,12 @@ def pg_database(postgres_server: PostgresServer) -> Iterator[str]:
         postgres_server.drop_database(user, dbname)
 
 
-def _cli(server: RegistryServer, *args: str, input: bytes | None = None) -> None:
-    res = server.cli(*args, input=input, check=False)
-    if res.returncode != 0:
-        raise RuntimeError(
-            f"registry-app {' '.join(args)} exited {res.returncode}:\n"
-            f"{res.stdout.decode(errors='replace')}{res.stderr.decode(errors='replace')}"
-        )
-
-
 @pytest.fixture
 def pg_registry(tmp_path: Path, pg_database: str) -> Iterator[RegistryServer]:
     """A server on a Quay config bundle backed by real PostgreSQL, with superuser ``admin``."""
-    import secrets
-
-    import yaml
-
-    config_dir = tmp_path / "pg-config"
-    config_dir.mkdir()
-    server = RegistryServer(data_dir=tmp_path / "pg-data", config_dir=config_dir)
-    storage = {"default": ["LocalStorage", {"storage_path": str(tmp_path / "storage")}]}
-    config = {
-        "SERVER_HOSTNAME": server.host,
-        "DB_URI": pg_database,
-        "DISTRIBUTED_STORAGE_CONFIG": storage,
-        "DISTRIBUTED_STORAGE_PREFERENCE": ["default"],
-        "SUPER_USERS": [ADMIN[0]],
-        "FEATURE_SUPERUSERS_FULL_ACCESS": True,
-        "SECRET_KEY": secrets.token_urlsafe(48),
-    }
-    (config_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    _cli(server, "migrate")
-    server.create_user(*ADMIN, superuser=True)
-    server.start()
-    try:
+    server = bundle_server(tmp_path, prefix="pg-", admin=True, DB_URI=pg_database, FEATURE_SUPERUSERS_FULL_ACCESS=True)
+    with server.start():
         yield server
-    finally:
-        server.stop()
 
 
 # --- HTTPS server with a test CA (real-client e2e tests) -------------------------------------------
@@ -129,68 +102,31 @@ def test_ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
     return make_ca(tmp_path_factory.mktemp("test-ca"))
 
 
-def start_https_registry(
-    base: Path,
-    ca: CertificateAuthority,
-    *,
-    hostname: str | None = None,
-    extra_sans: tuple[str, ...] = (),
-    netns: str | None = None,
-    address: str = "127.0.0.1",
-) -> RegistryServer:
-    """A started HTTPS server on a config bundle (config.yaml + ssl.cert/ssl.key) with superuser ``admin``.
-
-    SERVER_HOSTNAME is ``127.0.0.1:PORT`` unless ``hostname`` (a host without port) is given; the
-    certificate names 127.0.0.1, localhost, ``hostname`` and ``extra_sans``. With ``netns`` the server
-    runs in that network namespace bound to ``address`` (a test host; pass ``hostname=address``).
-    Call ``.stop()``.
-    """
-    import secrets
-
-    import yaml
-
-    from tests.support.tls import DEFAULT_SANS, make_server_cert
-
-    bundle = base / "https-config"
-    bundle.mkdir(parents=True)
-    server = RegistryServer(
-        data_dir=base / "https-data",
-        config_dir=bundle,
-        scheme="https",
-        ca_file=ca.cert_path,
-        netns=netns,
-        address=address,
-    )
-    config = {
-        "SERVER_HOSTNAME": f"{hostname or '127.0.0.1'}:{server.port}",
-        "PREFERRED_URL_SCHEME": "https",
-        "DB_URI": f"sqlite:///{base / 'registry.db'}",
-        "DISTRIBUTED_STORAGE_CONFIG": {"default": ["LocalStorage", {"storage_path": str(base / "storage")}]},
-        "DISTRIBUTED_STORAGE_PREFERENCE": ["default"],
-        "SUPER_USERS": [ADMIN[0]],
-        "FEATURE_SUPERUSERS_FULL_ACCESS": True,
-        "SECRET_KEY": secrets.token_urlsafe(48),
-    }
-    (bundle / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    sans = list(dict.fromkeys([*DEFAULT_SANS, *([hostname] if hostname else []), *extra_sans]))
-    make_server_cert(ca, bundle / "ssl.cert", bundle / "ssl.key", sans)
-    _cli(server, "migrate")
-    server.create_user(*ADMIN, superuser=True)
-    server.start()
-    return server
-
-
 @pytest.fixture
 def registry_https(tmp_path: Path, test_ca: CertificateAuthority) -> Iterator[RegistryServer]:
     """Like ``registry`` but HTTPS (PREFERRED_URL_SCHEME https, cert from ``test_ca``) on a config bundle.
 
     Clients must be told to trust ``test_ca.cert_path`` (``server.ca_file``); nothing here installs it.
     """
-    server = start_https_registry(tmp_path, test_ca)
-    try:
+    with start_https_registry(tmp_path, test_ca) as server:
         yield server
-    finally:
-        server.stop()
+
+
+# --- podman / buildah / skopeo (tests/support/engines.py) -----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def containers_conf() -> None:
+    """runc is there and containers.conf has what the clients need here (``ensure_containers_conf``)."""
+    require("runc")
+    ensure_containers_conf()
+
+
+@pytest.fixture
+def cc(tmp_path: Path, containers_conf: None) -> Iterator[ContainersClients]:
+    """skopeo/podman/buildah with storage and auth file private to this test."""
+    with ContainersClients(tmp_path / "containers") as clients:
+        yield clients
 
 
 # --- Real Clair v4 with a vulnerability feed on loopback (tests/support/clair.py, vulnfeed.py) -----

@@ -11,7 +11,6 @@ and manifest deletes reach Clair. Waits poll with generous deadlines; nothing as
 from __future__ import annotations
 
 import json
-import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -21,9 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
-from tests.conftest import ADMIN, _cli, missing_dependency
+from tests.conftest import ADMIN, missing_dependency
+from tests.support.bundle import cli, write_bundle
 from tests.support.clair import ClairServer, DebianImage, build_debian_image, clair_binary, start_clair
 from tests.support.oci import OCI_INDEX, Client
 from tests.support.server import RegistryServer
@@ -96,7 +95,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, postgres_server: Any) -> Ite
     feed.plant(package=with_pkg.source, fixed_version=f"{with_pkg.version}+deb12u99", cve=CVE, severity="medium")
     user, password, dbname = postgres_server.create_database()
     bundle = base / "config"
-    bundle.mkdir()
     registry = RegistryServer(data_dir=base / "data", config_dir=bundle)
     clair = start_clair(
         base / "clair",
@@ -107,24 +105,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory, postgres_server: Any) -> Ite
     )
     try:
         clair.wait_for_feed(feed)
-        config = {
-            "SERVER_HOSTNAME": registry.host,
-            "PREFERRED_URL_SCHEME": "http",
-            "DB_URI": f"sqlite:///{base / 'registry.db'}",
-            "DISTRIBUTED_STORAGE_CONFIG": {"default": ["LocalStorage", {"storage_path": str(base / "storage")}]},
-            "DISTRIBUTED_STORAGE_PREFERENCE": ["default"],
-            "SUPER_USERS": [ADMIN[0]],
-            "FEATURE_SUPERUSERS_FULL_ACCESS": True,
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "FEATURE_SECURITY_SCANNER": True,
-            "SECURITY_SCANNER_V4_ENDPOINT": clair.url,
-            "SECURITY_SCANNER_V4_PSK": clair.psk,
-            "SECURITY_SCANNER_INDEXING_INTERVAL": 1,
-            "SECURITY_SCANNER_V4_MANIFEST_CLEANUP": True,
-            "FEATURE_SECURITY_NOTIFICATIONS": True,
-        }
-        (bundle / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        _cli(registry, "migrate")
+        write_bundle(
+            bundle,
+            SERVER_HOSTNAME=registry.host,
+            PREFERRED_URL_SCHEME="http",
+            SUPER_USERS=[ADMIN[0]],
+            FEATURE_SUPERUSERS_FULL_ACCESS=True,
+            FEATURE_SECURITY_SCANNER=True,
+            SECURITY_SCANNER_V4_ENDPOINT=clair.url,
+            SECURITY_SCANNER_V4_PSK=clair.psk,
+            SECURITY_SCANNER_INDEXING_INTERVAL=1,
+            SECURITY_SCANNER_V4_MANIFEST_CLEANUP=True,
+            FEATURE_SECURITY_NOTIFICATIONS=True,
+        )
+        cli(registry, "migrate")
         registry.create_user(*ADMIN, superuser=True)
         registry.workers = 2  # the worker must run in one of them only (a database lease)
         registry.start()

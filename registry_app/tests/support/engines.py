@@ -336,7 +336,8 @@ class Dockerd:
 
 @dataclass
 class ContainersClients:
-    """podman, buildah and skopeo sharing one private storage root and one auth file."""
+    """podman, buildah and skopeo sharing one private storage root and one auth file (``close()`` or
+    ``with``: unmounts what podman left mounted and removes the run root)."""
 
     base: Path
     authfile: Path = field(init=False)
@@ -362,6 +363,12 @@ class ContainersClients:
     @property
     def storage_opts(self) -> list[str]:
         return ["--root", str(self._dir("root")), "--runroot", str(self.runroot)]
+
+    def __enter__(self) -> ContainersClients:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         # A podman command that fails (a refused pull or push) exits without unmounting its

@@ -32,7 +32,10 @@ def registry_app_bin() -> str:
 
 @dataclass
 class RegistryServer:
-    """One running server. ``url`` is http(s)://ADDRESS:PORT; ``host`` is ADDRESS:PORT (127.0.0.1 by default)."""
+    """One running server. ``url`` is http(s)://ADDRESS:PORT; ``host`` is ADDRESS:PORT (127.0.0.1 by default).
+
+    ``with server.start():`` stops it on the way out.
+    """
 
     data_dir: Path
     config_dir: Path | None = None
@@ -100,6 +103,26 @@ class RegistryServer:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"registry-app did not become healthy in {timeout}s:\n{self.log()}")
+
+    def v2_token(
+        self, auth: tuple[str, str] | None, scope: str | None = None, account: str | None = None
+    ) -> httpx.Response:
+        """What docker sends: ``GET /v2/auth?service=HOST[&scope=...][&account=...]`` with Basic
+        credentials (docker and skopeo add ``account=`` the username they were given, ``$app`` or
+        ``$oauthtoken`` included). Over HTTPS the server's CA is trusted."""
+        params = {"service": self.host}
+        if scope:
+            params["scope"] = scope
+        if account:
+            params["account"] = account
+        verify: str | bool = str(self.ca_file) if self.ca_file else True
+        return httpx.get(f"{self.url}/v2/auth", params=params, auth=auth, verify=verify, timeout=60)
+
+    def __enter__(self) -> RegistryServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
