@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
 import pytest
-import yaml
 
 from tests.conftest import ADMIN
+from tests.support.bundle import write_bundle
 from tests.support.oci import Client, Image, sha256
 from tests.support.server import RegistryServer, registry_app_bin
 
@@ -19,16 +18,7 @@ pytestmark = pytest.mark.postgres
 
 
 def _bundle(tmp_path: Path, db_uri: str) -> Path:
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    (bundle / "config.yaml").write_text(yaml.safe_dump({
-        "SERVER_HOSTNAME": "localhost:1",
-        "DB_URI": db_uri,
-        "DISTRIBUTED_STORAGE_CONFIG": {"default": ["LocalStorage", {"storage_path": str(tmp_path / "storage")}]},
-        "DISTRIBUTED_STORAGE_PREFERENCE": ["default"],
-        "SECRET_KEY": secrets.token_urlsafe(32),
-    }))
-    return bundle
+    return write_bundle(tmp_path / "bundle", SERVER_HOSTNAME="localhost:1", DB_URI=db_uri)
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
