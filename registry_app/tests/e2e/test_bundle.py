@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
+from typing import Any
 
 import httpx
-import yaml
 
+from tests.support.bundle import bundle_server
 from tests.support.oci import Client, Image, error_code
-from tests.support.server import RegistryServer
+
+
+def local_storage(base: Path) -> dict[str, Any]:  # a storage location not named "default"
+    return {
+        "DISTRIBUTED_STORAGE_CONFIG": {"local": ["LocalStorage", {"storage_path": str(base / "blobs")}]},
+        "DISTRIBUTED_STORAGE_PREFERENCE": ["local"],
+    }
 
 
 def test_bundle_settings(tmp_path: Path) -> None:
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    server = RegistryServer(data_dir=tmp_path / "data", config_dir=bundle)
-    (bundle / "config.yaml").write_text(yaml.safe_dump({
-        "SERVER_HOSTNAME": f"registry.example.test:{server.port}",
-        "DB_URI": f"sqlite:///{tmp_path / 'registry.db'}",
-        "DISTRIBUTED_STORAGE_CONFIG": {"local": ["LocalStorage", {"storage_path": str(tmp_path / "blobs")}]},
-        "DISTRIBUTED_STORAGE_PREFERENCE": ["local"],
-        "SUPER_USERS": ["boss"],
-        "FEATURE_SUPERUSERS_FULL_ACCESS": True,
-        "CREATE_PRIVATE_REPO_ON_PUSH": False,
-        "FEATURE_ANONYMOUS_ACCESS": False,
-        "SECRET_KEY": secrets.token_urlsafe(32),
-    }))
+    server = bundle_server(
+        tmp_path,
+        hostname="registry.example.test",
+        migrate=False,
+        **local_storage(tmp_path),
+        SUPER_USERS=["boss"],
+        FEATURE_SUPERUSERS_FULL_ACCESS=True,
+        CREATE_PRIVATE_REPO_ON_PUSH=False,
+        FEATURE_ANONYMOUS_ACCESS=False,
+    )
     server.create_user("boss", "boss-password")  # superuser only through SUPER_USERS
     server.create_user("dev", "dev-password")
     server.start()
@@ -53,18 +55,13 @@ def test_bundle_settings(tmp_path: Path) -> None:
 
 
 def test_create_namespace_on_push_and_xhr_only(tmp_path: Path) -> None:
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    server = RegistryServer(data_dir=tmp_path / "data", config_dir=bundle)
-    (bundle / "config.yaml").write_text(yaml.safe_dump({
-        "SERVER_HOSTNAME": f"127.0.0.1:{server.port}",
-        "DB_URI": f"sqlite:///{tmp_path / 'registry.db'}",
-        "DISTRIBUTED_STORAGE_CONFIG": {"local": ["LocalStorage", {"storage_path": str(tmp_path / "blobs")}]},
-        "DISTRIBUTED_STORAGE_PREFERENCE": ["local"],
-        "CREATE_NAMESPACE_ON_PUSH": True,
-        "BROWSER_API_CALLS_XHR_ONLY": True,
-        "SECRET_KEY": secrets.token_urlsafe(32),
-    }))
+    server = bundle_server(
+        tmp_path,
+        migrate=False,
+        **local_storage(tmp_path),
+        CREATE_NAMESPACE_ON_PUSH=True,
+        BROWSER_API_CALLS_XHR_ONLY=True,
+    )
     server.create_user("dev", "dev-password")
     server.create_user("other", "other-password")
     server.start()
