@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-import yaml
 
 from tests.conftest import ADMIN
+from tests.support.bundle import bundle_server
 from tests.support.engines import ContainersClients, require
 from tests.support.images import build_image
 from tests.support.oci import OCI_MANIFEST, Client, Image, sha256
@@ -33,24 +33,6 @@ OWNER_PASSWORD = "owner-password-" + secrets.token_hex(8)
 @pytest.fixture
 def registry(shared_registry: RegistryServer) -> RegistryServer:
     return shared_registry
-
-
-def start_bundle_server(base: Path, **config: Any) -> RegistryServer:
-    """A started server on a config bundle (SQLite, local storage) with no users, plus ``config``."""
-    bundle = base / "config"
-    bundle.mkdir(parents=True)
-    server = RegistryServer(data_dir=base / "data", config_dir=bundle)
-    values = {
-        "SERVER_HOSTNAME": server.host,
-        "DB_URI": f"sqlite:///{base / 'registry.db'}",
-        "DISTRIBUTED_STORAGE_CONFIG": {"default": ["LocalStorage", {"storage_path": str(base / "storage")}]},
-        "DISTRIBUTED_STORAGE_PREFERENCE": ["default"],
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        **config,
-    }
-    (bundle / "config.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
-    server.cli("migrate")
-    return server.start()
 
 
 def initialize(server: RegistryServer) -> str:
@@ -66,22 +48,9 @@ def initialize(server: RegistryServer) -> str:
 @pytest.fixture(scope="module")
 def initialized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RegistryServer, str]]:
     """A server whose first user came from FEATURE_USER_INITIALIZE, and that user's API token."""
-    server = start_bundle_server(
-        tmp_path_factory.mktemp("initialized"), FEATURE_USER_INITIALIZE=True, SUPER_USERS=[OWNER]
-    )
-    try:
+    base = tmp_path_factory.mktemp("initialized")
+    with bundle_server(base, FEATURE_USER_INITIALIZE=True, SUPER_USERS=[OWNER]).start() as server:
         yield server, initialize(server)
-    finally:
-        server.stop()
-
-
-def token_request(
-    server: RegistryServer, auth: tuple[str, str] | None, scope: str, account: str | None = None
-) -> httpx.Response:
-    """What docker sends: GET /v2/auth?service=...&scope=... with Basic credentials (docker and
-    skopeo add ``account=`` the username they were given, ``$app`` or ``$oauthtoken`` included)."""
-    params = {"service": server.host, "scope": scope, **({"account": account} if account else {})}
-    return httpx.get(f"{server.url}/v2/auth", params=params, auth=auth)
 
 
 def granted(response: httpx.Response) -> tuple[str, list[str]]:
@@ -146,16 +115,16 @@ def test_app_token_on_the_token_endpoint(registry: RegistryServer) -> None:
     assert httpx.get(f"{api}/{made['uuid']}", auth=(user, password)).json()["token"]["token_code"] == code
 
     scope = f"repository:{user}/app:pull,push"
-    sub, actions = granted(token_request(registry, ("$app", code), scope))
+    sub, actions = granted(registry.v2_token(("$app", code), scope))
     assert sub == user and actions == ["pull", "push"]
-    digest = push_with_bearer(registry, token_request(registry, ("$app", code), scope).json()["token"], f"{user}/app")
+    digest = push_with_bearer(registry, registry.v2_token(("$app", code), scope).json()["token"], f"{user}/app")
     # Basic $app straight on /v2 works too
     r = httpx.get(f"{registry.url}/v2/{user}/app/manifests/v1", auth=("$app", code), headers={"accept": OCI_MANIFEST})
     assert r.status_code == 200 and r.headers["docker-content-digest"] == digest
 
     for wrong in (code[:-1] + ("A" if code[-1] != "A" else "B"), code[:20], "x" * 60, ""):
-        assert token_request(registry, ("$app", wrong), scope).status_code == 401
-    assert token_request(registry, ("$oauthtoken", code), scope).status_code == 401
+        assert registry.v2_token(("$app", wrong), scope).status_code == 401
+    assert registry.v2_token(("$oauthtoken", code), scope).status_code == 401
 
     # an app token is for registry clients: it cannot mint or reveal app tokens
     assert httpx.post(api, json={"title": "more"}, auth=("$app", code)).status_code == 401
@@ -169,7 +138,7 @@ def test_app_token_on_the_token_endpoint(registry: RegistryServer) -> None:
 
     # revoked: refused at once, on the token endpoint and on /v2 directly
     assert httpx.delete(f"{api}/{made['uuid']}", auth=(user, password)).status_code == 204
-    assert token_request(registry, ("$app", code), scope).status_code == 401
+    assert registry.v2_token(("$app", code), scope).status_code == 401
     r = httpx.get(f"{registry.url}/v2/{user}/app/manifests/v1", auth=("$app", code), headers={"accept": OCI_MANIFEST})
     assert r.status_code == 401
     assert httpx.get(f"{api}/{made['uuid']}", auth=(user, password)).status_code == 404
@@ -191,9 +160,9 @@ def test_app_token_on_the_token_endpoint(registry: RegistryServer) -> None:
 def test_password_login_is_audited(registry: RegistryServer) -> None:
     user, password = new_user(registry, ADMIN, "pw")
     scope = f"repository:{user}/x:pull"
-    assert granted(token_request(registry, (user, password), scope)) == (user, ["pull"])
-    assert token_request(registry, (user, password + "x"), scope).status_code == 401
-    assert token_request(registry, None, scope).status_code == 200  # anonymous: no login event
+    assert granted(registry.v2_token((user, password), scope)) == (user, ["pull"])
+    assert registry.v2_token((user, password + "x"), scope).status_code == 401
+    assert registry.v2_token(None, scope).status_code == 200  # anonymous: no login event
     mine = logs(registry, "/user/logs", (user, password))
     [ok] = [e for e in mine if e["kind"] == "login_success"]
     assert ok["metadata"] == {"type": "v2auth", "kind": "user", "username": user}
@@ -208,17 +177,17 @@ def test_password_login_is_audited(registry: RegistryServer) -> None:
 def test_oauth_token_on_the_token_endpoint(initialized: tuple[RegistryServer, str]) -> None:
     server, api_token = initialized
     scope = f"repository:{OWNER}/viaoauth:pull,push"
-    sub, actions = granted(token_request(server, ("$oauthtoken", api_token), scope))
+    sub, actions = granted(server.v2_token(("$oauthtoken", api_token), scope))
     assert sub == OWNER and actions == ["pull", "push"]
-    push_with_bearer(server, token_request(server, ("$oauthtoken", api_token), scope).json()["token"],
+    push_with_bearer(server, server.v2_token(("$oauthtoken", api_token), scope).json()["token"],
                      f"{OWNER}/viaoauth")
     wrong = api_token[:-1] + ("A" if api_token[-1] != "A" else "B")
     for bad in (wrong, api_token[:20], "", "not-a-token"):
-        assert token_request(server, ("$oauthtoken", bad), scope).status_code == 401
-    assert token_request(server, ("$app", api_token), scope).status_code == 401
+        assert server.v2_token(("$oauthtoken", bad), scope).status_code == 401
+    assert server.v2_token(("$app", api_token), scope).status_code == 401
     # the same token on the API (Bearer) with user:admin manages app tokens
     made = new_app_token(server, api_token, "from-oauth")
-    assert granted(token_request(server, ("$app", made["token_code"]), scope)) == (OWNER, ["pull", "push"])
+    assert granted(server.v2_token(("$app", made["token_code"]), scope)) == (OWNER, ["pull", "push"])
     oauth_logins = [e for e in logs(server, "/user/logs", api_token)
                     if e["kind"] == "login_success" and e["metadata"]["kind"] == "oauth"]
     assert oauth_logins and oauth_logins[0]["metadata"]["username"] == OWNER
@@ -229,8 +198,8 @@ def test_robot_token_on_the_token_endpoint(initialized: tuple[RegistryServer, st
     robot = create_robot(server, api_token, "builder")
     name, token = robot
     scope = f"repository:{OWNER}/robotrepo:pull"
-    assert token_request(server, (name, token), scope).status_code == 200
-    assert token_request(server, (name, token[:-1] + "0"), scope).status_code == 401
+    assert server.v2_token((name, token), scope).status_code == 200
+    assert server.v2_token((name, token[:-1] + "0"), scope).status_code == 401
     logins = [e for e in logs(server, "/user/logs", api_token)
               if e["kind"] == "login_success" and e["metadata"]["kind"] == "robot"]
     assert logins and logins[0]["performer"]["is_robot"] is True and logins[0]["performer"]["name"] == name
@@ -254,20 +223,19 @@ def create_robot(server: RegistryServer, api_token: str, short: str) -> tuple[st
 def test_account_parameter_as_docker_sends_it(initialized: tuple[RegistryServer, str]) -> None:
     server, api_token = initialized
     scope = f"repository:{OWNER}/acct:pull,push"
-    assert granted(token_request(server, (OWNER, OWNER_PASSWORD), scope, account=OWNER))[0] == OWNER
+    assert granted(server.v2_token((OWNER, OWNER_PASSWORD), scope, account=OWNER))[0] == OWNER
     code = new_app_token(server, api_token, "acct")["token_code"]
-    assert granted(token_request(server, ("$app", code), scope, account="$app")) == (OWNER, ["pull", "push"])
-    assert granted(token_request(server, ("$oauthtoken", api_token), scope, account="$oauthtoken"))[0] == OWNER
+    assert granted(server.v2_token(("$app", code), scope, account="$app")) == (OWNER, ["pull", "push"])
+    assert granted(server.v2_token(("$oauthtoken", api_token), scope, account="$oauthtoken"))[0] == OWNER
     # an account that is neither the username sent nor its owner is still refused
-    assert token_request(server, (OWNER, OWNER_PASSWORD), scope, account="someone-else").status_code == 401
+    assert server.v2_token((OWNER, OWNER_PASSWORD), scope, account="someone-else").status_code == 401
 
 
 def test_skopeo_login_and_copy_with_app_token(registry: RegistryServer, tmp_path: Path) -> None:
     require("skopeo")
     user, password = new_user(registry, ADMIN, "sko")
     code = new_app_token(registry, (user, password), "skopeo")["token_code"]
-    cc = ContainersClients(tmp_path / "containers")
-    try:
+    with ContainersClients(tmp_path / "containers") as cc:
         img = build_image(tmp_path / "layout", "v1", seed=f"app-token-{user}")
         cc.skopeo("login", "--username", "$app", "--password-stdin", "--tls-verify=false", registry.host, input=code)
         dest = f"docker://{registry.host}/{user}/skopeo:v1"
@@ -283,8 +251,6 @@ def test_skopeo_login_and_copy_with_app_token(registry: RegistryServer, tmp_path
         assert httpx.delete(f"{registry.url}/api/v1/user/apptoken/{uuid}", auth=(user, password)).status_code == 204
         res = cc.skopeo("inspect", "--raw", "--tls-verify=false", dest, check=False)
         assert res.returncode != 0 and ("unauthorized" in res.stderr.lower() or "401" in res.stderr)
-    finally:
-        cc.close()
 
 
 # -- no secret in logs ----------------------------------------------------------------------------
@@ -293,7 +259,7 @@ def test_skopeo_login_and_copy_with_app_token(registry: RegistryServer, tmp_path
 def test_no_secret_in_server_output_or_audit_log(tmp_path: Path) -> None:
     """Every kind of credential is used (right and wrong); none appears in the server's output or
     in any audit entry."""
-    server = start_bundle_server(tmp_path, FEATURE_USER_INITIALIZE=True, SUPER_USERS=[OWNER])
+    server = bundle_server(tmp_path, FEATURE_USER_INITIALIZE=True, SUPER_USERS=[OWNER]).start()
     secrets_used: dict[str, str] = {"owner password": OWNER_PASSWORD}
     try:
         api_token = initialize(server)
@@ -304,21 +270,21 @@ def test_no_secret_in_server_output_or_audit_log(tmp_path: Path) -> None:
         scope = f"repository:{OWNER}/s:pull,push"
 
         # passwords: right and wrong, on /v2/auth, /v2 and the API
-        registry_jwt = token_request(server, admin, scope).json()["token"]
+        registry_jwt = server.v2_token(admin, scope).json()["token"]
         secrets_used["registry JWT"] = registry_jwt
         push_with_bearer(server, registry_jwt, f"{OWNER}/s")
-        assert token_request(server, (OWNER, wrong_password), scope).status_code == 401
+        assert server.v2_token((OWNER, wrong_password), scope).status_code == 401
         assert httpx.get(f"{server.url}/api/v1/user/", auth=(OWNER, wrong_password)).status_code == 401
         assert httpx.get(f"{server.url}/v2/", auth=(OWNER, wrong_password)).status_code == 401
 
         # API token: Bearer on the API, $oauthtoken on /v2/auth, and a wrong one
         assert httpx.get(f"{server.url}/api/v1/user/", headers={"authorization": f"Bearer {api_token}"}).is_success
-        assert token_request(server, ("$oauthtoken", api_token), scope).status_code == 200
+        assert server.v2_token(("$oauthtoken", api_token), scope).status_code == 200
         bad_api_token = api_token[:-4] + "ZZZZ"
         secrets_used["wrong API token"] = bad_api_token
         assert httpx.get(f"{server.url}/api/v1/user/",
                          headers={"authorization": f"Bearer {bad_api_token}"}).status_code == 401
-        assert token_request(server, ("$oauthtoken", bad_api_token), scope).status_code == 401
+        assert server.v2_token(("$oauthtoken", bad_api_token), scope).status_code == 401
 
         # a user made by the superuser, its generated password, a changed password
         user, generated = new_user(server, admin, "sec")
@@ -336,20 +302,20 @@ def test_no_secret_in_server_output_or_audit_log(tmp_path: Path) -> None:
         app_code = made["token_code"]
         secrets_used["app token"] = app_code
         assert httpx.get(f"{server.url}/api/v1/user/apptoken/{made['uuid']}", auth=(user, changed)).is_success
-        assert token_request(server, ("$app", app_code), f"repository:{user}/p:pull").status_code == 200
+        assert server.v2_token(("$app", app_code), f"repository:{user}/p:pull").status_code == 200
         c = Client(server.url, auth=("$app", app_code))
         assert c.push_image(f"{user}/p", Image.random(), "v2").status_code == 201
         c.close()
         assert httpx.delete(f"{server.url}/api/v1/user/apptoken/{made['uuid']}", auth=(user, changed)).is_success
-        assert token_request(server, ("$app", app_code), f"repository:{user}/p:pull").status_code == 401
+        assert server.v2_token(("$app", app_code), f"repository:{user}/p:pull").status_code == 401
 
         # robot token, when the robots API exists
         r = httpx.put(f"{server.url}/api/v1/user/robots/sec", json={}, headers={"authorization": f"Bearer {api_token}"})
         if r.status_code in (200, 201):
             robot_name, robot_token = r.json()["name"], r.json()["token"]
             secrets_used["robot token"] = robot_token
-            assert token_request(server, (robot_name, robot_token), scope).status_code == 200
-            assert token_request(server, (robot_name, robot_token[:-1] + "0"), scope).status_code == 401
+            assert server.v2_token((robot_name, robot_token), scope).status_code == 200
+            assert server.v2_token((robot_name, robot_token[:-1] + "0"), scope).status_code == 401
         else:
             assert r.status_code in (404, 405), r.text  # only a missing robots API excuses this part
 
