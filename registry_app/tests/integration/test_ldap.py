@@ -17,11 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from registry_app.config import Config
 from registry_app.services.ldap import LdapDirectory, LdapUnavailable
 from tests.conftest import missing_dependency
+from tests.support.bundle import bundle_server
 from tests.support.ldap import Person, SlapdServer, SlapdUnavailable
 from tests.support.oci import Client, Image, error_code
 from tests.support.server import RegistryServer, free_port
@@ -82,19 +82,7 @@ def ldap_values(ldap: SlapdServer, **overrides: Any) -> dict[str, Any]:
 
 def start_ldap_registry(base: Path, ldap: SlapdServer, **overrides: Any) -> RegistryServer:
     """A started server on a config bundle with AUTHENTICATION_TYPE: LDAP. Call ``.stop()``."""
-    bundle = base / "config"
-    bundle.mkdir(parents=True)
-    server = RegistryServer(data_dir=base / "data", config_dir=bundle)
-    config = {
-        "SERVER_HOSTNAME": server.host,
-        "DB_URI": f"sqlite:///{base / 'registry.db'}",
-        "DISTRIBUTED_STORAGE_CONFIG": {"default": ["LocalStorage", {"storage_path": str(base / "storage")}]},
-        "DISTRIBUTED_STORAGE_PREFERENCE": ["default"],
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        **ldap_values(ldap, **overrides),
-    }
-    (bundle / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return server.start()
+    return bundle_server(base, migrate=False, **ldap_values(ldap, **overrides)).start()
 
 
 @pytest.fixture(scope="module")
@@ -113,11 +101,6 @@ def assert_no_secrets(text: str, *secrets_: str) -> None:
         assert base64.b64encode(secret.encode()).decode() not in text
 
 
-def token(server: RegistryServer, user: str, password: str, scope: str | None = None) -> httpx.Response:
-    params = {"service": server.host, **({"scope": scope} if scope else {})}
-    return httpx.get(f"{server.url}/v2/auth", params=params, auth=(user, password), timeout=60)
-
-
 def api_user(server: RegistryServer, user: str, password: str) -> httpx.Response:
     return httpx.get(f"{server.url}/api/v1/user/", auth=(user, password), timeout=60)
 
@@ -126,7 +109,7 @@ def api_user(server: RegistryServer, user: str, password: str) -> httpx.Response
 
 
 def test_first_login_creates_the_account_from_the_directory(ldap_registry: RegistryServer) -> None:
-    r = token(ldap_registry, ALICE.uid, ALICE.password, "repository:alice/app:push,pull")
+    r = ldap_registry.v2_token((ALICE.uid, ALICE.password), "repository:alice/app:push,pull")
     assert r.status_code == 200, r.text
     assert r.json()["token"]
     r = api_user(ldap_registry, ALICE.uid, ALICE.password)
@@ -155,25 +138,25 @@ def test_email_and_other_case_sign_in_to_the_same_account(ldap_registry: Registr
 
 
 def test_wrong_password_is_401(ldap_registry: RegistryServer) -> None:
-    r = token(ldap_registry, ALICE.uid, ALICE.password + "x")
+    r = ldap_registry.v2_token((ALICE.uid, ALICE.password + "x"))
     assert r.status_code == 401, r.text
     assert api_user(ldap_registry, ALICE.uid, "").status_code == 401  # no unauthenticated bind
 
 
 def test_user_outside_the_user_filter_is_401(ldap_registry: RegistryServer) -> None:
-    r = token(ldap_registry, BOB.uid, BOB.password)
+    r = ldap_registry.v2_token((BOB.uid, BOB.password))
     assert r.status_code == 401, r.text
     assert api_user(ldap_registry, BOB.uid, BOB.password).status_code == 401
 
 
 @pytest.mark.parametrize("name", ["*", "al*", "alice)(uid=*", "*)(|(uid=*", "alice\\", "nobody"])
 def test_filter_metacharacters_in_the_username_match_nobody(ldap_registry: RegistryServer, name: str) -> None:
-    r = token(ldap_registry, name, ALICE.password)
+    r = ldap_registry.v2_token((name, ALICE.password))
     assert r.status_code == 401, r.text
 
 
 def test_superuser_filter_makes_a_superuser(ldap_registry: RegistryServer) -> None:
-    assert token(ldap_registry, ALICE.uid, ALICE.password).status_code == 200  # namespace alice exists
+    assert ldap_registry.v2_token((ALICE.uid, ALICE.password)).status_code == 200  # namespace alice exists
     r = api_user(ldap_registry, CAROL.uid, CAROL.password)
     assert r.status_code == 200, r.text
     assert (r.json()["username"], r.json()["email"], r.json()["super_user"]) == ("carol", CAROL.mail, True)
@@ -197,11 +180,11 @@ def test_unreachable_directory_is_503_naming_the_uri(tmp_path: Path, ldap_server
         uri = f"ldap://127.0.0.1:{s.getsockname()[1]}"
     server = start_ldap_registry(tmp_path, ldap_server, LDAP_URI=uri)
     try:
-        for r in (token(server, ALICE.uid, ALICE.password), api_user(server, ALICE.uid, ALICE.password)):
+        for r in (server.v2_token((ALICE.uid, ALICE.password)), api_user(server, ALICE.uid, ALICE.password)):
             assert r.status_code == 503, r.text
             assert uri in r.text and "Connection refused" in r.text, r.text
             assert_no_secrets(r.text, ldap_server.admin_password)
-        assert error_code(token(server, ALICE.uid, ALICE.password)) == "UNKNOWN"
+        assert error_code(server.v2_token((ALICE.uid, ALICE.password))) == "UNKNOWN"
     finally:
         server.stop()
     assert uri in server.log()
