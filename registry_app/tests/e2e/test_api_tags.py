@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import sqlite3
 import time
 import uuid
@@ -14,9 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from tests.conftest import ADMIN
+from tests.support.bundle import bundle_server
 from tests.support.oci import OCI_INDEX, OCI_MANIFEST, Client, Image, sha256
 from tests.support.server import RegistryServer
 
@@ -34,34 +33,10 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServe
     default) and at most a day after (LABELED_EXPIRATION_MAXIMUM, 104 weeks by default), so that
     expiry can be watched in a test. Users: ``admin`` (superuser) and OTHER (no permissions)."""
     base = tmp_path_factory.mktemp("tags")
-    bundle = base / "config"
-    bundle.mkdir()
-    server = RegistryServer(data_dir=base / "data", config_dir=bundle)
-    config = {
-        "SERVER_HOSTNAME": server.host,
-        "DB_URI": f"sqlite:///{base / 'registry.db'}",
-        "DISTRIBUTED_STORAGE_CONFIG": {"default": ["LocalStorage", {"storage_path": str(base / "storage")}]},
-        "DISTRIBUTED_STORAGE_PREFERENCE": ["default"],
-        "SUPER_USERS": [ADMIN[0]],
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        "LABELED_EXPIRATION_MINIMUM": "1s",
-        "LABELED_EXPIRATION_MAXIMUM": "1d",
-    }
-    (bundle / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    server.create_user(*ADMIN, superuser=True)  # migrates the new database first
+    server = bundle_server(base, admin=True, LABELED_EXPIRATION_MINIMUM="1s", LABELED_EXPIRATION_MAXIMUM="1d")
     server.create_user(*OTHER)
-    server.start()
-    try:
+    with server.start():
         yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def client(registry: RegistryServer) -> Iterator[Client]:
-    c = Client(registry.url, auth=ADMIN)
-    yield c
-    c.close()
 
 
 @pytest.fixture
