@@ -48,6 +48,9 @@ ROWS = [
 ]
 
 
+PHASES = ("blob_get", "mono_push", "chunked_push", "manifests", "small")
+
+
 def machine_info() -> dict[str, str]:
     model = "?"
     try:
@@ -91,10 +94,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                          " shared with other jobs; needs root); default: unchanged")
     ap.add_argument("--skip-ceilings", action="store_true",
                     help="do not measure the clients against a null sink")
+    ap.add_argument("--phases", default=",".join(PHASES),
+                    help="comma-separated subset of " + ",".join(PHASES) + " (default all); e.g."
+                         " --phases mono_push,chunked_push to compare only the pushes")
     args = ap.parse_args(argv)
     args.size_mib = args.size_mib or (64 if args.quick else 512)
     args.wrk_seconds = args.wrk_seconds or (3 if args.quick else 10)
     args.images = args.images or (40 if args.quick else 200)
+    args.phases = tuple(x.strip() for x in args.phases.split(",") if x.strip())
+    unknown = set(args.phases) - set(PHASES)
+    if unknown:
+        ap.error(f"unknown phase(s) {sorted(unknown)}; choose from {','.join(PHASES)}")
     return args
 
 
@@ -106,7 +116,9 @@ class Runner:
     """
 
     def __init__(self, targets: list[Target], p: Params, base_blob: Path, scratch: Path,
-                 images: dict[str, list], results: dict, errors: list[str], load: ForeignLoadMonitor) -> None:
+                 images: dict[str, list], results: dict, errors: list[str], load: ForeignLoadMonitor,
+                 phases: tuple[str, ...] = PHASES) -> None:
+        self.phases = phases
         self.targets = targets
         self.p = p
         self.base_blob = base_blob
@@ -246,11 +258,16 @@ class Runner:
                 self.details(t)["small_images"] = [f"{r['seconds']:.2f}s" for r in runs[t.name]]
 
     def run_all(self) -> None:
-        self.blob_get()
-        self.push(chunked=False)
-        self.push(chunked=True)
-        self.manifests()
-        self.small()
+        if "blob_get" in self.phases:
+            self.blob_get()
+        if "mono_push" in self.phases:
+            self.push(chunked=False)
+        if "chunked_push" in self.phases:
+            self.push(chunked=True)
+        if "manifests" in self.phases:
+            self.manifests()
+        if "small" in self.phases:
+            self.small()
         self.load.phase = "teardown"
 
 
@@ -375,8 +392,8 @@ def main(argv: list[str]) -> int:
                 errors.append(msg)
         live = [t for t in targets if t.proc is not None and t.proc.alive()]
         images = {t.name: [measure.generate_images(f"{t.name}-{i}-{time.time_ns()}", args.images)
-                           for i in range(args.reps)] for t in live}
-        Runner(live, p, base_blob, scratch, images, results, errors, load).run_all()
+                           for i in range(args.reps)] if "small" in args.phases else [] for t in live}
+        Runner(live, p, base_blob, scratch, images, results, errors, load, args.phases).run_all()
     except KeyboardInterrupt:
         errors.append("interrupted")
     finally:

@@ -32,7 +32,11 @@ from registry_app.services.registry import Access, AppendSession, RegistryServic
 from registry_app.storage.base import LocalFile, Redirect
 
 API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
-WRITE_BUFFER = 4 * 1024 * 1024
+# Upload pipeline (see _receive_into): writes go out in batches of at least WRITE_BATCH bytes;
+# the receive loop waits once more than HASH_QUEUE / WRITE_QUEUE bytes wait for a lane.
+WRITE_BATCH = 4 * 1024 * 1024
+WRITE_QUEUE = 16 * 1024 * 1024
+HASH_QUEUE = 16 * 1024 * 1024
 ROUTE = re.compile(
     r"^/v2/(?P<name>.+?)/(?:"
     r"(?P<uploads>blobs/uploads/(?P<uuid>[^/]*))|"
@@ -396,7 +400,7 @@ class V2:
         if digest is not None:  # monolithic: POST ?digest= with the whole blob as body
             session = await self.blocking(self.registry.open_append, acc, upload_id, None)
             await self._receive_into(req, session)
-            await self.blocking(self.registry.complete_upload, acc, upload_id, digest, session.hasher)
+            await self.blocking(self.registry.complete_upload, acc, upload_id, digest)
             return Response(
                 201, headers=[_h("Location", f"/v2/{name}/blobs/{digest}"), _h("Docker-Content-Digest", digest)]
             )
@@ -422,18 +426,20 @@ class V2:
         content_range = _content_range(req.headers.get("content-range"), req.content_length())
         session = await self.blocking(self.registry.open_append, acc, upload_id, content_range)
         await self._receive_into(req, session)
-        await self.blocking(self.registry.complete_upload, acc, upload_id, digest, session.hasher)
+        await self.blocking(self.registry.complete_upload, acc, upload_id, digest)
         return Response(
             201, headers=[_h("Location", f"/v2/{name}/blobs/{digest}"), _h("Docker-Content-Digest", digest)]
         )
 
     async def _receive_into(self, req: Request, session: AppendSession) -> int:
-        """Stream the request body into the upload: hashing and writing run in a worker thread
-        while the next buffer arrives. A disconnect or short body drops the partial bytes."""
+        """Stream the request body into the upload. The upload's hashing thread (HashPipe) and a
+        write lane run beside the event loop (OpenSSL and writev release the GIL), so receiving,
+        hashing and writing overlap on separate cores. Buffers are never joined or copied between
+        the ASGI receive and writev. Returns once the bytes are durable and the size recorded;
+        hashing may still be catching up. A disconnect or short body drops the partial bytes."""
         expected = req.content_length()
         received = 0
-        buf = bytearray()
-        pending: asyncio.Future[Any] | None = None
+        writing = _Lane(self.blocking, session.write_chunks, WRITE_BATCH, WRITE_QUEUE)
         ok = False
         try:
             while True:
@@ -443,32 +449,80 @@ class V2:
                 chunk = msg.get("body", b"")
                 if chunk:
                     received += len(chunk)
-                    buf += chunk
-                more = msg.get("more_body", False)
-                if len(buf) >= WRITE_BUFFER or (not more and buf):
-                    data = bytes(buf)
-                    buf.clear()
-                    if pending is not None:
-                        await pending
-                    pending = asyncio.ensure_future(self.blocking(session.write, data))
-                if not more:
+                    if session.feed_hash(chunk) > HASH_QUEUE:  # hashing is behind: wait for it
+                        await self.blocking(session.wait_hash, HASH_QUEUE // 2)
+                    await writing.feed(chunk)
+                if not msg.get("more_body", False):
                     break
-            if pending is not None:
-                await pending
-                pending = None
             if expected is not None and received != expected:
                 raise SizeInvalid(f"received {received} bytes but Content-Length said {expected}; nothing was stored")
+            await writing.drain()
             size = await self.blocking(self.registry.finish_append, session)
             ok = True
             return size
         finally:
             if not ok:
-                if pending is not None:
-                    try:
-                        await pending
-                    except Exception:  # noqa: S110 - the original error is what matters
-                        pass
+                await writing.settle()
                 await self.blocking(self.registry.abort_append, session)
+
+
+class _Lane:
+    """Feeds buffers, in order, to ``fn(list_of_buffers)`` in a worker thread, one call at a time.
+
+    Buffers that arrive while a call runs become the next call's batch, so a fast producer makes
+    big batches and a slow one small ones. ``feed`` waits for the running call only when more than
+    ``max_queued`` bytes are waiting (backpressure on the receive loop); otherwise a new call starts
+    once ``min_batch`` bytes are waiting and the previous call is done.
+    """
+
+    __slots__ = ("batch", "blocking", "fn", "max_queued", "min_batch", "pending", "queued")
+
+    def __init__(self, blocking: Blocking, fn: Any, min_batch: int, max_queued: int) -> None:
+        self.blocking = blocking
+        self.fn = fn
+        self.min_batch = min_batch
+        self.max_queued = max_queued
+        self.batch: list[bytes] = []
+        self.queued = 0
+        self.pending: asyncio.Future[Any] | None = None
+
+    def _start(self) -> None:
+        batch, self.batch, self.queued = self.batch, [], 0
+        self.pending = asyncio.ensure_future(self.blocking(self.fn, batch))
+
+    async def feed(self, chunk: bytes) -> None:
+        self.batch.append(chunk)
+        self.queued += len(chunk)
+        if self.pending is not None:
+            if self.pending.done():
+                pending, self.pending = self.pending, None
+                pending.result()  # a failed call ends the upload here
+            elif self.queued >= self.max_queued:
+                pending, self.pending = self.pending, None
+                await pending
+        if self.pending is None and self.queued >= self.min_batch:
+            self._start()
+
+    async def drain(self) -> None:
+        """Wait until every buffer fed so far has been handed to ``fn``, and the call returned."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            await pending
+        if self.batch:
+            self._start()
+            assert self.pending is not None
+            pending, self.pending = self.pending, None
+            await pending
+
+    async def settle(self) -> None:
+        """After a failure: wait for the running call (so nothing writes after the abort)."""
+        self.batch = []
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            try:
+                await pending
+            except Exception:  # noqa: S110 - the original error is what matters
+                pass
 
 
 class MethodNotAllowed(RegistryError):

@@ -11,8 +11,8 @@ import json
 import threading
 import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ from registry_app.services.errors import (
 from registry_app.services.identity import IdentityError
 from registry_app.services.names import check_digest, check_tag, is_digest, split_repository
 from registry_app.storage.base import BlobLocation, BlobStorage, StorageError, UploadWriter
-from registry_app.storage.hashing import Hasher, new_hasher
+from registry_app.storage.hashing import Hasher, hashed_bytes, new_hasher
 
 ACTION_FOR_CHALLENGE = {"pull": "pull", "push": "pull,push", "delete": "delete"}
 
@@ -60,20 +60,113 @@ class Access:
     ident: Identity
 
 
-class AppendSession:
-    """Bytes being appended to an upload: written to storage and hashed as they arrive."""
+class HashPipe:
+    """An upload's running digest, computed in a thread of its own while the bytes arrive.
 
-    def __init__(self, upload_id: str, start: int, writer: UploadWriter, hasher: Hasher | None) -> None:
+    Buffers are fed in upload order and hashed in that order by one thread at a time (OpenSSL,
+    through ctypes, runs without the GIL), so receiving, writing and hashing overlap. A pipe
+    outlives the request that fed it: the next PATCH of the same upload on this worker continues
+    it, and a PATCH is answered once its bytes are durable, without waiting for the hash to catch
+    up. ``snapshot()`` is the saved state of a prefix of the fed bytes; that is what the upload
+    row stores, and whoever resumes from it re-hashes the rest of the (durable) upload file.
+    """
+
+    INLINE = 64 * 1024  # a buffer this small, fed to an idle pipe, is hashed by the caller
+
+    def __init__(self, hasher: Hasher, offset: int) -> None:
+        self.hasher = hasher
+        self.algorithm = hasher.algorithm
+        self.fed = offset  # bytes handed to the pipe: hashed or queued
+        self._hashed = offset
+        self._state = hasher.state()
+        self._queue: deque[bytes] = deque()
+        self._queued = 0
+        self._running = False
+        self._cv = threading.Condition()
+        self.claimed = False  # an append session is feeding it (guarded by the service's lock)
+        self.broken = False  # holds bytes that were dropped (or failed): never continued
+
+    def feed(self, chunk: bytes) -> int:
+        """Queue ``chunk`` for hashing; returns how many bytes wait for the hashing thread."""
+        with self._cv:
+            self.fed += len(chunk)
+            if not self._running and len(chunk) <= self.INLINE:
+                self.hasher.update(chunk)
+                self._hashed += len(chunk)
+                self._state = self.hasher.state()
+                return 0
+            self._queue.append(chunk)
+            self._queued += len(chunk)
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="registry-hash", daemon=True).start()
+            return self._queued
+
+    def _run(self) -> None:
+        try:
+            while True:  # ends when the queue is empty: bounded by what was fed
+                with self._cv:
+                    if not self._queue:
+                        return
+                    chunk = self._queue.popleft()
+                self.hasher.update(chunk)
+                state = self.hasher.state()
+                with self._cv:
+                    self._queued -= len(chunk)
+                    self._hashed += len(chunk)
+                    self._state = state
+                    self._cv.notify_all()
+        except BaseException:
+            self.broken = True
+            raise
+        finally:
+            with self._cv:
+                self._running = False
+                self._cv.notify_all()
+
+    def wait(self, queued_at_most: int = 0) -> None:
+        """Block until at most ``queued_at_most`` bytes wait to be hashed."""
+        with self._cv:
+            while self._queued > queued_at_most and self._running:  # each wake-up hashed a buffer
+                self._cv.wait()
+
+    def snapshot(self) -> bytes | None:
+        """The saved state after the bytes hashed so far (None for a hasher that cannot save)."""
+        with self._cv:
+            return self._state
+
+    def hexdigest(self) -> str:
+        self.wait(0)
+        if self.broken or self._hashed != self.fed:
+            raise RuntimeError("the upload's hashing thread failed")
+        return self.hasher.hexdigest()
+
+
+class AppendSession:
+    """Bytes being appended to an upload: hashed by its ``HashPipe`` and written to storage."""
+
+    def __init__(self, upload_id: str, start: int, writer: UploadWriter, pipe: HashPipe | None) -> None:
         self.upload_id = upload_id
         self.start = start
         self.writer = writer
-        self.hasher = hasher
+        self.pipe = pipe
 
     def write(self, data: bytes) -> None:
-        if self.hasher is not None:
-            self.hasher.update(data)
+        self.feed_hash(data)
+        self.write_chunks((data,))
+
+    def feed_hash(self, chunk: bytes) -> int:
+        """Hand ``chunk`` to the hashing thread; returns the bytes it has yet to hash."""
+        return self.pipe.feed(chunk) if self.pipe is not None else 0
+
+    def wait_hash(self, queued_at_most: int) -> None:
+        if self.pipe is not None:
+            self.pipe.wait(queued_at_most)
+
+    def write_chunks(self, chunks: Sequence[bytes]) -> None:
+        """Append buffers to the upload in order; runs in one thread at a time."""
         try:
-            self.writer.write(data)
+            self.writer.write_chunks(chunks)
         except StorageError as exc:
             raise storage_error(exc) from None
 
@@ -112,8 +205,9 @@ class RegistryService:
         self.private_on_push = bool(config.get("CREATE_PRIVATE_REPO_ON_PUSH", True))
         self.max_manifest = int(config.get("REGISTRY_APP_MAX_MANIFEST_SIZE", 4 * 1024 * 1024))
         self._cache = _ManifestCache()
-        self._hashers: dict[tuple[str, int], Hasher] = {}
-        self._hashers_lock = threading.Lock()
+        # Live digests of this worker's uploads (see HashPipe), least recently used first.
+        self._pipes: OrderedDict[str, HashPipe] = OrderedDict()
+        self._pipes_lock = threading.Lock()
         # Called with the digests of deleted manifests (the security scanner's Clair cleanup).
         self.on_manifests_deleted: Callable[[list[str]], None] | None = None
 
@@ -221,6 +315,8 @@ class RegistryService:
         return False
 
     # -- uploads -------------------------------------------------------------------------------
+    MAX_PIPES = 256
+
     def start_upload(self, acc: Access, algorithm: str = "sha256") -> str:
         assert acc.repo is not None
         upload_id = str(uuid.uuid4())
@@ -230,7 +326,7 @@ class RegistryService:
             raise storage_error(exc) from None
         hasher = new_hasher(algorithm)
         self._db(self.store.create_upload, upload_id, acc.repo.id, algorithm, hasher.state())
-        self._keep_hasher(upload_id, 0, hasher)
+        self._keep_pipe(upload_id, HashPipe(hasher, 0))
         return upload_id
 
     def upload_size(self, acc: Access, upload_id: str) -> int:
@@ -240,10 +336,56 @@ class RegistryService:
             raise BlobUploadUnknown("blob upload unknown to registry", {"uuid": upload_id})
         return int(row.size)
 
-    def _keep_hasher(self, upload_id: str, offset: int, hasher: Hasher) -> None:
-        if hasher.state() is None:  # only hashlib fallback objects need keeping in memory
-            with self._hashers_lock:
-                self._hashers[(upload_id, offset)] = hasher
+    def _keep_pipe(self, upload_id: str, pipe: HashPipe) -> None:
+        with self._pipes_lock:
+            self._pipes[upload_id] = pipe
+            self._pipes.move_to_end(upload_id)
+            while len(self._pipes) > self.MAX_PIPES:  # bounded: one pop per pipe over the limit
+                self._pipes.popitem(last=False)
+
+    def _drop_pipe(self, upload_id: str, pipe: HashPipe | None = None) -> None:
+        with self._pipes_lock:
+            if pipe is None or self._pipes.get(upload_id) is pipe:
+                self._pipes.pop(upload_id, None)
+
+    def _release_pipe(self, pipe: HashPipe | None) -> None:
+        if pipe is not None:
+            with self._pipes_lock:
+                pipe.claimed = False
+
+    def _claim_pipe(self, upload_id: str, size: int, algorithm: str, state: bytes | None) -> HashPipe | None:
+        """The upload's digest over its first ``size`` bytes, ready to continue, for one session.
+
+        This worker's live pipe if it is at ``size``; otherwise one resumed from the stored state,
+        re-hashing from the upload file whatever that state lags behind ``size``. None when there
+        is no usable state (hashlib fallback in another worker): the commit re-hashes the file.
+        """
+        with self._pipes_lock:
+            pipe = self._pipes.get(upload_id)
+            if pipe is not None and not pipe.claimed and not pipe.broken:
+                if pipe.fed == size and pipe.algorithm == algorithm:
+                    pipe.claimed = True
+                    self._pipes.move_to_end(upload_id)
+                    return pipe
+        if state is None:
+            return None
+        done = hashed_bytes(algorithm, state)
+        if done > size:
+            return None
+        hasher = new_hasher(algorithm, state)
+        if done < size:
+            try:
+                for chunk in self.storage.read_upload(upload_id, size - done, start=done):
+                    hasher.update(chunk)
+            except (OSError, StorageError):
+                return None
+        pipe = HashPipe(hasher, size)
+        pipe.claimed = True
+        with self._pipes_lock:
+            live = self._pipes.get(upload_id)
+            if live is None or not live.claimed:
+                self._pipes[upload_id] = pipe
+        return pipe
 
     def open_append(self, acc: Access, upload_id: str, content_range: tuple[int, int] | None) -> AppendSession:
         assert acc.repo is not None
@@ -260,36 +402,45 @@ class RegistryService:
                     "Docker-Upload-UUID": upload_id,
                 },
             )
-        hasher: Hasher | None
-        if row.hash_state is not None:
-            hasher = new_hasher(row.hash_alg, row.hash_state)
-        else:
-            with self._hashers_lock:
-                hasher = self._hashers.pop((upload_id, row.size), None)
         try:
             writer = self.storage.open_upload(upload_id, row.size)
         except StorageError as exc:
             raise storage_error(exc) from None
-        return AppendSession(upload_id, row.size, writer, hasher)
+        pipe = self._claim_pipe(upload_id, row.size, row.hash_alg, row.hash_state)
+        return AppendSession(upload_id, row.size, writer, pipe)
 
     def finish_append(self, session: AppendSession) -> int:
-        """Make the appended bytes durable and record the new size (and hash state)."""
+        """Make the appended bytes durable, then record the new size with the hash state saved
+        so far (it may cover fewer bytes: see HashPipe). The hashing goes on in the background."""
+        pipe = session.pipe
         try:
-            size = session.writer.close()
-        except StorageError as exc:
-            raise storage_error(exc) from None
-        state = session.hasher.state() if session.hasher is not None else None
-        if not self._db(self.store.advance_upload, session.upload_id, session.start, size, state):
-            raise BlobUploadInvalid("the upload was changed by another request at the same time; retry from its status")
-        if session.hasher is not None:
-            self._keep_hasher(session.upload_id, size, session.hasher)
-        return size
+            try:
+                size = session.writer.close()
+            except StorageError as exc:
+                raise storage_error(exc) from None
+            if pipe is not None and pipe.fed != size:  # cannot happen: every byte written was fed
+                pipe.broken = True
+            # None with the hashlib fallback: then the live pipe is the only copy of the state.
+            state = pipe.snapshot() if pipe is not None and not pipe.broken else None
+            if not self._db(self.store.advance_upload, session.upload_id, session.start, size, state):
+                if pipe is not None:
+                    pipe.broken = True
+                    self._drop_pipe(session.upload_id, pipe)
+                raise BlobUploadInvalid(
+                    "the upload was changed by another request at the same time; retry from its status"
+                )
+            return size
+        finally:
+            self._release_pipe(pipe)
 
-    @staticmethod
-    def abort_append(session: AppendSession) -> None:
+    def abort_append(self, session: AppendSession) -> None:
         session.writer.abort()
+        if session.pipe is not None:  # it was fed bytes that are now dropped
+            session.pipe.broken = True
+            self._drop_pipe(session.upload_id, session.pipe)
+            self._release_pipe(session.pipe)
 
-    def complete_upload(self, acc: Access, upload_id: str, digest: str, hasher: Hasher | None) -> None:
+    def complete_upload(self, acc: Access, upload_id: str, digest: str) -> None:
         """Verify the digest of everything uploaded and publish the blob; a mismatch stores nothing."""
         assert acc.repo is not None
         try:
@@ -300,17 +451,25 @@ class RegistryService:
         row = self._db(self.store.get_upload, upload_id, acc.repo.id)
         if row is None:
             raise BlobUploadUnknown("blob upload unknown to registry", {"uuid": upload_id})
-        if hasher is None or hasher.algorithm != algorithm:
-            if row.hash_state is not None and row.hash_alg == algorithm:
-                hasher = new_hasher(algorithm, row.hash_state)
-            else:
-                with self._hashers_lock:
-                    hasher = self._hashers.pop((upload_id, row.size), None)
-                if hasher is None or hasher.algorithm != algorithm:
-                    hasher = new_hasher(algorithm)
-                    for chunk in self.storage.read_upload(upload_id, row.size):
-                        hasher.update(chunk)
-        actual = f"{algorithm}:{hasher.hexdigest()}"
+        pipe = None
+        if row.hash_alg == algorithm:
+            pipe = self._claim_pipe(upload_id, row.size, algorithm, row.hash_state)
+        actual = None
+        if pipe is not None:
+            try:
+                actual = f"{algorithm}:{pipe.hexdigest()}"
+            except RuntimeError:  # its hashing thread failed: hash the file instead
+                pipe.broken = True
+            finally:
+                self._release_pipe(pipe)
+        if actual is None:
+            hasher = new_hasher(algorithm)
+            try:
+                for chunk in self.storage.read_upload(upload_id, row.size):
+                    hasher.update(chunk)
+            except OSError as exc:
+                raise StorageUnavailable(f"cannot read upload {upload_id}: {exc.strerror or exc}") from None
+            actual = f"{algorithm}:{hasher.hexdigest()}"
         if actual != digest:
             self.cancel_upload(acc, upload_id)
             raise DigestInvalid(
@@ -324,14 +483,14 @@ class RegistryService:
             raise storage_error(exc) from None
         self._db(self.store.link_blob, acc.repo.id, digest, row.size)
         self._db(self.store.delete_upload, upload_id)
-        with self._hashers_lock:
-            self._hashers.pop((upload_id, row.size), None)
+        self._drop_pipe(upload_id)
 
     def cancel_upload(self, acc: Access, upload_id: str) -> None:
         assert acc.repo is not None
         if self._db(self.store.get_upload, upload_id, acc.repo.id) is None:
             raise BlobUploadUnknown("blob upload unknown to registry", {"uuid": upload_id})
         self._db(self.store.delete_upload, upload_id)
+        self._drop_pipe(upload_id)
         self.storage.delete_upload(upload_id)
 
     # -- manifests -----------------------------------------------------------------------------

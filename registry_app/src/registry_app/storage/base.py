@@ -10,7 +10,7 @@ paths or URLs themselves, so a new driver needs no change above this layer.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 
@@ -44,6 +44,11 @@ class UploadWriter(abc.ABC):
 
     @abc.abstractmethod
     def write(self, data: bytes) -> None: ...
+
+    def write_chunks(self, chunks: Sequence[bytes]) -> None:
+        """Append several buffers in order (a driver may do it in one call, without joining them)."""
+        for chunk in chunks:
+            self.write(chunk)
 
     @abc.abstractmethod
     def close(self) -> int:
@@ -85,8 +90,8 @@ class BlobStorage(abc.ABC):
         """A writer that appends at ``offset`` (bytes past it, from an interrupted write, are dropped)."""
 
     @abc.abstractmethod
-    def read_upload(self, upload_id: str, size: int) -> Iterator[bytes]:
-        """The first ``size`` bytes of an upload, for re-hashing."""
+    def read_upload(self, upload_id: str, size: int, start: int = 0) -> Iterator[bytes]:
+        """``size`` bytes of an upload from offset ``start``, for re-hashing."""
 
     @abc.abstractmethod
     def commit_upload(self, upload_id: str, size: int, digest: str) -> None:

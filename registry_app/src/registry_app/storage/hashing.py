@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import hashlib
+import struct
 from typing import Protocol
 
 SUPPORTED = ("sha256", "sha512")
@@ -73,6 +74,9 @@ class ResumableHasher:
         self._update = getattr(_LIB, f"{self._prefix}_Update")
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
+        if isinstance(data, bytearray):  # hashed in place: no copy
+            self._update(self._ctx, (ctypes.c_char * len(data)).from_buffer(data), len(data))
+            return
         if not isinstance(data, bytes):
             data = bytes(data)
         self._update(self._ctx, data, len(data))
@@ -102,6 +106,18 @@ class PlainHasher:
 
     def hexdigest(self) -> str:
         return self._h.hexdigest()
+
+
+def hashed_bytes(algorithm: str, state: bytes) -> int:
+    """How many bytes a saved state has consumed: the bit count OpenSSL keeps in the context
+    (SHA256_CTX: two 32-bit words after h[8]; SHA512_CTX: two 64-bit words after h[8])."""
+    if len(state) != _CTX_SIZE.get(algorithm):
+        raise ValueError("saved hash state has the wrong size")
+    if algorithm == "sha256":
+        low, high = struct.unpack_from("=II", state, 32)
+        return ((high << 32) | low) // 8
+    low, high = struct.unpack_from("=QQ", state, 64)
+    return ((high << 64) | low) // 8
 
 
 def new_hasher(algorithm: str, state: bytes | None = None) -> Hasher:
