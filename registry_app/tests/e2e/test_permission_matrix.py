@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,10 +42,10 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from tests.conftest import ADMIN
-from tests.support.engines import ContainersClients, ensure_containers_conf, require
+from tests.support.bundle import bundle_server
+from tests.support.engines import ContainersClients
 from tests.support.images import OCI_MANIFEST, OciImage, build_image
 from tests.support.server import RegistryServer
 
@@ -240,32 +239,16 @@ def push_image(client: httpx.Client, repo: str, image: OciImage, tag: str) -> ht
     return client.put(f"/v2/{repo}/manifests/{tag}", content=image.manifest, headers={"content-type": OCI_MANIFEST})
 
 
-def write_bundle(base: Path, server: RegistryServer) -> None:
-    assert server.config_dir is not None
-    config = {
-        "SERVER_HOSTNAME": server.host,
-        "DB_URI": f"sqlite:///{base / 'registry.db'}",
-        "DISTRIBUTED_STORAGE_CONFIG": {"default": ["LocalStorage", {"storage_path": str(base / "storage")}]},
-        "DISTRIBUTED_STORAGE_PREFERENCE": ["default"],
-        "SUPER_USERS": [ADMIN[0]],
-        "FEATURE_ANONYMOUS_ACCESS": True,
-        "FEATURE_SUPERUSERS_FULL_ACCESS": False,  # Quay's default, spelled out: superusers get no repo roles
-        "SECRET_KEY": secrets.token_urlsafe(48),
-    }
-    (server.config_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     base = tmp_path_factory.mktemp("matrix")
-    (base / "config").mkdir()
-    server = RegistryServer(data_dir=base / "data", config_dir=base / "config")
-    write_bundle(base, server)
-    migrated = server.cli("migrate", check=False)
-    assert migrated.returncode == 0, migrated.stderr.decode(errors="replace")
-    server.create_user(*ADMIN, superuser=True)
-    server.start()
-    try:
+    server = bundle_server(
+        base,
+        admin=True,  # migrated first; a failed migrate raises with its output
+        FEATURE_ANONYMOUS_ACCESS=True,
+        FEATURE_SUPERUSERS_FULL_ACCESS=False,  # Quay's default, spelled out: superusers get no repo roles
+    )
+    with server.start():
         image = build_image(base / "layout", "v1", seed="permission-matrix", payload_size=16 * 1024)
         w = World(server=server, image=image)
         _populate(w)
@@ -273,8 +256,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             yield w
         finally:
             w.close()
-    finally:
-        server.stop()
 
 
 def _populate(w: World) -> None:
@@ -459,21 +440,6 @@ CLIENT_CASES = [
     pytest.param("org_member", "skopeo", PUBLIC, id="skopeo-org_member-public1"),
 ]
 DENIED_TEXT = re.compile(r"unauthori[sz]ed|authentication required|denied|insufficient_scope|403|401", re.I)
-
-
-@pytest.fixture(scope="module")
-def containers_conf() -> None:
-    require("runc")
-    ensure_containers_conf()
-
-
-@pytest.fixture
-def cc(tmp_path: Path, containers_conf: None) -> Iterator[ContainersClients]:
-    clients = ContainersClients(tmp_path / "containers")
-    try:
-        yield clients
-    finally:
-        clients.close()
 
 
 def podman_digest(cc: ContainersClients, ref: str) -> str:
