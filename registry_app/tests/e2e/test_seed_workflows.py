@@ -13,9 +13,9 @@ empty database, then, as the posts do it:
    yields the digest that was pushed.
 
 Plain HTTP, so the clients get ``--tls-verify=false`` (the posts use ``-k``/``--tls-verify=false``).
-No HTTPS variant yet: ``start_https_registry`` in tests/conftest.py always creates the superuser
-``admin`` (so ``user/initialize`` would meet a non-empty database) and takes no extra config keys
-(no way to set FEATURE_USER_INITIALIZE).
+No HTTPS variant yet (``start_https_registry`` always creates the superuser ``admin``, so
+``user/initialize`` would meet a non-empty database; ``bundle_server(..., tls=test_ca)`` in
+tests/support/bundle.py, without ``admin``, could serve one).
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.support.engines import ContainersClients, ensure_containers_conf, require, run
+from tests.support.bundle import bundle_server
+from tests.support.engines import ContainersClients, require, run
 from tests.support.images import build_image
 from tests.support.server import RegistryServer
 
@@ -43,38 +43,11 @@ DENIED = re.compile(r"unauthori[sz]ed|authentication required|denied|401|403", r
 @pytest.fixture
 def initializable_registry(tmp_path: Path) -> Iterator[RegistryServer]:
     """A server on a config bundle (SQLite, local storage) whose database has no user at all."""
-    bundle = tmp_path / "config"
-    bundle.mkdir()
-    server = RegistryServer(data_dir=tmp_path / "data", config_dir=bundle)
-    config = {
-        "SERVER_HOSTNAME": server.host,
-        "DB_URI": f"sqlite:///{tmp_path / 'registry.db'}",
-        "DISTRIBUTED_STORAGE_CONFIG": {"default": ["LocalStorage", {"storage_path": str(tmp_path / "storage")}]},
-        "DISTRIBUTED_STORAGE_PREFERENCE": ["default"],
-        "FEATURE_USER_INITIALIZE": True,
-        "SUPER_USERS": [SUPERUSER],
-        "BROWSER_API_CALLS_XHR_ONLY": False,
-        "SECRET_KEY": secrets.token_urlsafe(48),
-    }
-    (bundle / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    migrated = server.cli("migrate", check=False)
-    assert migrated.returncode == 0, migrated.stdout.decode(errors="replace") + migrated.stderr.decode(errors="replace")
-    server.start()
-    try:
+    server = bundle_server(
+        tmp_path, FEATURE_USER_INITIALIZE=True, SUPER_USERS=[SUPERUSER], BROWSER_API_CALLS_XHR_ONLY=False
+    )  # migrated; a failed migrate raises with its output
+    with server.start():
         yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def cc(tmp_path: Path) -> Iterator[ContainersClients]:
-    require("runc")
-    ensure_containers_conf()
-    clients = ContainersClients(tmp_path / "containers")
-    try:
-        yield clients
-    finally:
-        clients.close()
 
 
 def curl(method: str, url: str, *, token: str | None = None, data: Any = None) -> tuple[int, Any]:
