@@ -33,7 +33,8 @@ import yaml
 from registry_app.db.engine import make_engine
 from registry_app.db.identity import IdentityStore
 from registry_app.services.identity import ALL_SCOPES, IdentityService
-from tests.conftest import ADMIN, missing_dependency, start_https_registry
+from tests.conftest import ADMIN, missing_dependency
+from tests.support.bundle import start_https_registry
 from tests.support.images import build_image
 from tests.support.server import RegistryServer
 from tests.support.tls import CertificateAuthority
@@ -62,11 +63,8 @@ def ansible_venv() -> Path:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, test_ca: CertificateAuthority) -> Iterator[RegistryServer]:
     base = tmp_path_factory.mktemp("collection-modules")
-    srv = start_https_registry(base, test_ca)
-    try:
+    with start_https_registry(base, test_ca) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")
@@ -220,8 +218,7 @@ CONVERGED = {
 
 
 def robot_grant(server: RegistryServer, robot_token: str, scope: str) -> list[str]:
-    r = httpx.get(f"{server.url}/v2/auth", params={"service": server.host, "scope": scope},
-                  auth=(ROBOT, robot_token), verify=trust(server))
+    r = server.v2_token((ROBOT, robot_token), scope)
     assert r.status_code == 200, r.text
     claims = jwt.decode(r.json()["token"], options={"verify_signature": False})
     return sorted(claims["access"][0]["actions"]) if claims["access"] else []
@@ -297,8 +294,7 @@ def test_check_converge_idempotence_robot_push_absent(
     run = playbook.run(absent_tasks())
     assert changed(run) == dict.fromkeys(NAMES, True)
     assert snapshot(api) == {"organization": None}
-    r = httpx.get(f"{server.url}/v2/auth", params={"service": server.host, "scope": f"repository:{REPO}:pull"},
-                  auth=(ROBOT, robot_token), verify=trust(server))
+    r = server.v2_token((ROBOT, robot_token), f"repository:{REPO}:pull")
     assert r.status_code == 401, r.text
     run = playbook.run(absent_tasks())
     assert changed(run) == {"organization": False, "robot": False, "team": False, "repository": False}
