@@ -30,14 +30,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, start_https_registry
+from tests.conftest import ADMIN
+from tests.support.bundle import start_https_registry
 from tests.support.engines import (
     ContainersClients,
     Dockerd,
     NetnsHost,
-    ensure_containers_conf,
     netns_host,
-    require,
     trust_ca,
 )
 from tests.support.images import (
@@ -135,12 +134,6 @@ class Target:
         return self.manifest(repo, reference)[0]
 
 
-@pytest.fixture(scope="session")
-def containers_conf() -> None:
-    require("runc")
-    ensure_containers_conf()
-
-
 @dataclass(frozen=True)
 class Site:
     """A running server and the address clients use for it (shared by the tests of this module)."""
@@ -166,12 +159,11 @@ def http_site(shared_registry: RegistryServer) -> Site:
 @pytest.fixture(scope="module")
 def https_site(tmp_path_factory: pytest.TempPathFactory, test_ca: CertificateAuthority) -> Iterator[Site]:
     """HTTPS at 127.0.0.1:PORT, ``test_ca`` installed in certs.d for that host."""
-    server = start_https_registry(tmp_path_factory.mktemp("https-registry"), test_ca)
-    try:
-        with trust_ca([server.host], test_ca.cert_path):
-            yield Site(server, server.host, tls=True)
-    finally:
-        server.stop()
+    with (
+        start_https_registry(tmp_path_factory.mktemp("https-registry"), test_ca) as server,
+        trust_ca([server.host], test_ca.cert_path),
+    ):
+        yield Site(server, server.host, tls=True)
 
 
 def start_netns_registry(base: Path, ca: CertificateAuthority, test_host: NetnsHost) -> RegistryServer:
@@ -224,16 +216,6 @@ def docker_target(request: pytest.FixtureRequest, dockerd: Dockerd) -> Target:
 
 
 @pytest.fixture
-def cc(tmp_path: Path, containers_conf: None) -> Iterator[ContainersClients]:
-    """skopeo/podman/buildah with storage and auth file private to this test."""
-    clients = ContainersClients(tmp_path / "containers")
-    try:
-        yield clients
-    finally:
-        clients.close()
-
-
-@pytest.fixture
 def docker_config(tmp_path: Path) -> Path:
     """A DOCKER_CONFIG directory private to this test (docker login writes here)."""
     path = tmp_path / "docker-config"
@@ -274,6 +256,15 @@ def containers_login(cc: ContainersClients, target: Target, tool: str = "skopeo"
     run("login", "--username", USER, "--password-stdin", *target.tls_verify(), target.host, input=PASSWORD)
     auths = json.loads(cc.authfile.read_text()).get("auths", {})
     assert target.host in auths, f"{tool} login did not store credentials for {target.host} in {cc.authfile}"
+
+
+def skopeo_pull(
+    cc: ContainersClients, target: Target, repo: str, reference: str, out: Path, tag: str, *flags: str
+) -> tuple[str, bytes]:
+    """``skopeo copy [FLAGS] docker://HOST/REPO:REFERENCE oci:OUT:TAG``; the pulled (digest, manifest)."""
+    src = f"docker://{target.ref(repo, reference)}"
+    cc.skopeo("copy", *flags, *target.tls_verify("--src-tls-verify"), src, f"oci:{out}:{tag}")
+    return read_layout(out, tag)
 
 
 def docker_login(dockerd: Dockerd, config: Path, target: Target) -> None:
@@ -348,13 +339,7 @@ def test_skopeo_copy_roundtrip(target: Target, cc: ContainersClients, image: Oci
 
     for reference in ("v1", image.digest):
         out = tmp_path / f"pulled-{reference[:9].replace(':', '-')}"
-        cc.skopeo(
-            "copy",
-            *target.tls_verify("--src-tls-verify"),
-            f"docker://{target.ref(repo, reference)}",
-            f"oci:{out}:copy",
-        )
-        pulled, data = read_layout(out, "copy")
+        pulled, data = skopeo_pull(cc, target, repo, reference, out, "copy")
         assert pulled == image.digest
         assert data == image.manifest
         assert layout_blobs(out) == image.blob_digests
@@ -429,14 +414,7 @@ def test_skopeo_copy_all_multiarch(target: Target, cc: ContainersClients, multia
     ), "arm64 and amd64 resolved to the same image"
 
     out = tmp_path / "pulled"
-    cc.skopeo(
-        "copy",
-        "--all",
-        *target.tls_verify("--src-tls-verify"),
-        f"docker://{target.ref(repo, 'multi')}",
-        f"oci:{out}:multi",
-    )
-    pulled, data = read_layout(out, "multi")
+    pulled, data = skopeo_pull(cc, target, repo, "multi", out, "multi", "--all")
     assert pulled == multiarch.digest
     assert data == multiarch.manifest
     assert layout_blobs(out) == layout_blobs(multiarch.layout)
@@ -565,8 +543,7 @@ def test_buildah_build_and_push(target: Target, cc: ContainersClients, tmp_path:
     assert digest == pushed
     assert f"{target.host}/{repo}@{pushed}" in repo_digests
     out = tmp_path / "pulled"
-    cc.skopeo("copy", *target.tls_verify("--src-tls-verify"), f"docker://{ref}", f"oci:{out}:built")
-    assert read_layout(out, "built")[0] == pushed
+    assert skopeo_pull(cc, target, repo, "built", out, "built")[0] == pushed
 
 
 # --------------------------------------------------------------------------------------------
