@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,13 +18,6 @@ from tests.support.server import RegistryServer
 @pytest.fixture
 def registry(shared_registry: RegistryServer) -> RegistryServer:
     return shared_registry
-
-
-@pytest.fixture
-def client(registry: RegistryServer) -> Iterator[Client]:
-    c = Client(registry.url, auth=ADMIN)
-    yield c
-    c.close()
 
 
 def test_ping_requires_auth_and_challenges_with_bearer(registry: RegistryServer) -> None:
