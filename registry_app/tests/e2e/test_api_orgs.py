@@ -94,10 +94,6 @@ def quay_error(r: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
-def v2_login(server: RegistryServer, auth: tuple[str, str]) -> httpx.Response:
-    return httpx.get(f"{server.url}/v2/auth", params={"service": server.host}, auth=auth)
-
-
 def db(server: RegistryServer) -> sqlite3.Connection:
     return sqlite3.connect(server.data_dir / "registry.db", timeout=30)
 
@@ -213,14 +209,14 @@ def test_change_and_delete_organization(server: RegistryServer, http: httpx.Clie
     quay_error(http.delete(f"/organization/{unique('nosuch')}", auth=ADMIN), 404)
 
     robot = http.put(f"/organization/{name}/robots/deployer", auth=ALICE).json()
-    assert v2_login(server, (robot["name"], robot["token"])).status_code == 200
+    assert server.v2_token((robot["name"], robot["token"])).status_code == 200
 
     quay_error(http.delete(f"/organization/{name}", auth=BOB), 403)
     quay_error(http.delete(f"/organization/{name}"), 401)
     r = http.delete(f"/organization/{name}", auth=ALICE)
     assert r.status_code == 204 and r.content == b""
     quay_error(http.get(f"/organization/{name}", auth=ALICE), 404)
-    assert v2_login(server, (robot["name"], robot["token"])).status_code == 401  # its robots went with it
+    assert server.v2_token((robot["name"], robot["token"])).status_code == 401  # its robots went with it
     with db(server) as conn:
         assert conn.execute("SELECT count(*) FROM user WHERE username LIKE ?", (f"{name}%",)).fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM team WHERE organization_id = ?", (org_id,)).fetchone()[0] == 0
@@ -456,11 +452,11 @@ def test_organization_robots(server: RegistryServer, http: httpx.Client) -> None
     quay_error(http.get(f"/organization/{unique('nosuch')}/robots", auth=ADMIN), 404)
 
     # the robot logs in to the registry with its token, and with nothing else
-    login = v2_login(server, (ci["name"], ci["token"]))
+    login = server.v2_token((ci["name"], ci["token"]))
     assert login.status_code == 200 and login.json()["token"]
     old_jwt = login.json()["token"]
     assert httpx.get(f"{server.url}/v2/", headers={"authorization": f"Bearer {old_jwt}"}).status_code == 200
-    assert v2_login(server, (ci["name"], "X" * 64)).status_code == 401
+    assert server.v2_token((ci["name"], "X" * 64)).status_code == 401
 
     # a new token: the old one and the registry tokens issued for it stop working at once
     quay_error(http.post(f"{base}/ci/regenerate", auth=BOB), 403)
@@ -470,8 +466,8 @@ def test_organization_robots(server: RegistryServer, http: httpx.Client) -> None
     assert r.json()["name"] == ci["name"] and len(new_token) == 64 and new_token != ci["token"]
     assert http.get(f"{base}/ci", auth=ALICE).json()["token"] == new_token
     assert httpx.get(f"{server.url}/v2/", headers={"authorization": f"Bearer {old_jwt}"}).status_code == 401
-    assert v2_login(server, (ci["name"], ci["token"])).status_code == 401
-    login = v2_login(server, (ci["name"], new_token))
+    assert server.v2_token((ci["name"], ci["token"])).status_code == 401
+    login = server.v2_token((ci["name"], new_token))
     assert login.status_code == 200
     new_jwt = login.json()["token"]
     quay_error(http.post(f"{base}/nosuch/regenerate", auth=ALICE), 400)
@@ -482,7 +478,7 @@ def test_organization_robots(server: RegistryServer, http: httpx.Client) -> None
     quay_error(http.get(f"{base}/ci", auth=ALICE), 400)
     quay_error(http.delete(f"{base}/ci", auth=ALICE), 400)
     assert httpx.get(f"{server.url}/v2/", headers={"authorization": f"Bearer {new_jwt}"}).status_code == 401
-    assert v2_login(server, (ci["name"], new_token)).status_code == 401
+    assert server.v2_token((ci["name"], new_token)).status_code == 401
 
     entries = audit(server, account_id(server, name), "create_robot", "regenerate_robot_token", "delete_robot")
     robot_entries = [(k, m) for k, m in entries if "robot" in k]
@@ -512,17 +508,17 @@ def test_user_robots(server: RegistryServer, http: httpx.Client) -> None:
     assert bot["name"] in {b["name"] for b in http.get("/user/robots", auth=BOB).json()["robots"]}
     assert bot["name"] not in {b["name"] for b in http.get("/user/robots", auth=CAROL).json()["robots"]}
     assert http.get(f"/user/robots/{short}/permissions", auth=BOB).json() == {"permissions": []}
-    assert v2_login(server, (bot["name"], bot["token"])).status_code == 200
+    assert server.v2_token((bot["name"], bot["token"])).status_code == 200
     quay_error(http.get("/user/robots", auth=(bot["name"], bot["token"])), 401)  # robots cannot use the API
 
     r = http.post(f"/user/robots/{short}/regenerate", auth=BOB)
     assert r.status_code == 200 and r.json()["token"] != bot["token"]
-    assert v2_login(server, (bot["name"], bot["token"])).status_code == 401
-    assert v2_login(server, (bot["name"], r.json()["token"])).status_code == 200
+    assert server.v2_token((bot["name"], bot["token"])).status_code == 401
+    assert server.v2_token((bot["name"], r.json()["token"])).status_code == 200
 
     assert http.delete(f"/user/robots/{short}", auth=BOB).status_code == 204
     quay_error(http.get(f"/user/robots/{short}", auth=BOB), 400)
-    assert v2_login(server, (bot["name"], r.json()["token"])).status_code == 401
+    assert server.v2_token((bot["name"], r.json()["token"])).status_code == 401
     kinds = [k for k, m in audit(server, account_id(server, BOB.name), "delete_robot") if m.get("robot") == short]
     assert kinds == ["create_robot", "regenerate_robot_token", "delete_robot"]
 
