@@ -112,16 +112,13 @@ def images(tmp_path: Path) -> tuple[DebianImage, DebianImage]:
 
 
 def push(registry: RegistryServer, tmp_path: Path, *imgs: DebianImage) -> None:
-    cc = ContainersClients(tmp_path / "containers")
-    try:
+    with ContainersClients(tmp_path / "containers") as cc:
         cc.skopeo("login", "--tls-verify=false", "--username", USER, "--password-stdin", registry.host, input=PASSWORD)
         for img in imgs:
             cc.skopeo(
                 "copy", "--dest-tls-verify=false", "--preserve-digests",
                 img.image.ref, f"docker://{registry.host}/{REPO}:{img.image.tag}",
             )
-    finally:
-        cc.close()
 
 
 def pull_token(registry: RegistryServer) -> str:
