@@ -328,6 +328,17 @@ class Store:
             )
             return bool(res.rowcount)
 
+    def publish_upload(self, upload_id: str, repo_id: int, digest: str, size: int) -> None:
+        """The end of an upload in one transaction: link the verified blob, drop the upload row."""
+        with write_tx(self.engine) as conn:
+            blob_id = self._ensure_blob(conn, digest, size)
+            conn.execute(
+                self._insert(RB)
+                .values(repository_id=repo_id, blob_id=blob_id, created_ms=now_ms())
+                .on_conflict_do_nothing()
+            )
+            conn.execute(delete(UP).where(UP.c.id == upload_id))
+
     def delete_upload(self, upload_id: str) -> bool:
         with write_tx(self.engine) as conn:
             return bool(conn.execute(delete(UP).where(UP.c.id == upload_id)).rowcount)

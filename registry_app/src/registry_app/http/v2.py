@@ -424,8 +424,9 @@ class V2:
         if not digest:
             raise BlobUploadInvalid("the final PUT of an upload needs ?digest=")
         content_range = _content_range(req.headers.get("content-range"), req.content_length())
-        session = await self.blocking(self.registry.open_append, acc, upload_id, content_range)
-        await self._receive_into(req, session)
+        if req.content_length() != 0 or content_range is not None:  # the last chunk comes with the PUT
+            session = await self.blocking(self.registry.open_append, acc, upload_id, content_range)
+            await self._receive_into(req, session)
         await self.blocking(self.registry.complete_upload, acc, upload_id, digest)
         return Response(
             201, headers=[_h("Location", f"/v2/{name}/blobs/{digest}"), _h("Docker-Content-Digest", digest)]

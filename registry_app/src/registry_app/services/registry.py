@@ -481,8 +481,7 @@ class RegistryService:
             self.storage.commit_upload(upload_id, row.size, digest)
         except StorageError as exc:
             raise storage_error(exc) from None
-        self._db(self.store.link_blob, acc.repo.id, digest, row.size)
-        self._db(self.store.delete_upload, upload_id)
+        self._db(self.store.publish_upload, upload_id, acc.repo.id, digest, row.size)
         self._drop_pipe(upload_id)
 
     def cancel_upload(self, acc: Access, upload_id: str) -> None:

@@ -18,7 +18,7 @@ from registry_app.storage.base import BlobStorage, LocalFile, StorageError, Uplo
 READ_CHUNK = 1024 * 1024
 # Start writeback of an upload's pages once this much has been written since the last start, so
 # that the fsync before the upload's size is recorded finds most of the data already on disk.
-WRITEBACK_STEP = 8 * 1024 * 1024
+WRITEBACK_STEP = 4 * 1024 * 1024
 _IOV_MAX = 1024
 _SYNC_FILE_RANGE_WRITE = 2  # <fcntl.h>: start writeback of dirty pages in the range, do not wait
 
