@@ -84,6 +84,19 @@ def test_small_buffers_are_hashed_inline_and_mixed_with_queued_ones() -> None:
     assert pipe.hexdigest() == hashlib.sha512(data).hexdigest()
 
 
+def test_feeding_while_the_thread_finishes_keeps_the_order() -> None:
+    """Small buffers fed while the hashing thread works (or is just running out of work) must be
+    queued behind the earlier ones, never hashed inline ahead of them."""
+    data = os.urandom(64 * 1024 * 3)
+    for _ in range(300):  # bounded; each round races the thread's exit once
+        pipe = HashPipe(new_hasher("sha256"), 0)
+        pipe.feed(data[: 100_000])
+        pipe.feed(data[100_000:100_010])
+        pipe.feed(data[100_010:])
+        pipe.feed(b"z")
+        assert pipe.hexdigest() == hashlib.sha256(data + b"z").hexdigest()
+
+
 def test_chunked_upload_continued_by_another_worker(world: tuple[Store, FilesystemStorage, Access]) -> None:
     store, storage, acc = world
     first, second = service(store, storage), service(store, storage)

@@ -90,7 +90,7 @@ class HashPipe:
         """Queue ``chunk`` for hashing; returns how many bytes wait for the hashing thread."""
         with self._cv:
             self.fed += len(chunk)
-            if not self._running and len(chunk) <= self.INLINE:
+            if not self._running and not self._queue and len(chunk) <= self.INLINE:
                 self.hasher.update(chunk)
                 self._hashed += len(chunk)
                 self._state = self.hasher.state()
@@ -107,6 +107,10 @@ class HashPipe:
             while True:  # ends when the queue is empty: bounded by what was fed
                 with self._cv:
                     if not self._queue:
+                        # In the same critical section as the check: a feed() after this starts
+                        # a new thread, and none can queue a buffer that no thread will hash.
+                        self._running = False
+                        self._cv.notify_all()
                         return
                     chunk = self._queue.popleft()
                 self.hasher.update(chunk)
@@ -117,12 +121,11 @@ class HashPipe:
                     self._state = state
                     self._cv.notify_all()
         except BaseException:
-            self.broken = True
-            raise
-        finally:
             with self._cv:
+                self.broken = True
                 self._running = False
                 self._cv.notify_all()
+            raise
 
     def wait(self, queued_at_most: int = 0) -> None:
         """Block until at most ``queued_at_most`` bytes wait to be hashed."""
