@@ -265,14 +265,17 @@ class Store:
         conn.execute(self._insert(B).values(digest=digest, size=size, created_ms=now_ms()).on_conflict_do_nothing())
         return int(conn.execute(select(B.c.id).where(B.c.digest == digest)).scalar_one())
 
+    def _link_blob(self, conn: Connection, repo_id: int, digest: str, size: int) -> None:
+        blob_id = self._ensure_blob(conn, digest, size)
+        conn.execute(
+            self._insert(RB)
+            .values(repository_id=repo_id, blob_id=blob_id, created_ms=now_ms())
+            .on_conflict_do_nothing()
+        )
+
     def link_blob(self, repo_id: int, digest: str, size: int) -> None:
         with write_tx(self.engine) as conn:
-            blob_id = self._ensure_blob(conn, digest, size)
-            conn.execute(
-                self._insert(RB)
-                .values(repository_id=repo_id, blob_id=blob_id, created_ms=now_ms())
-                .on_conflict_do_nothing()
-            )
+            self._link_blob(conn, repo_id, digest, size)
 
     def unlink_blob(self, repo_id: int, digest: str) -> bool:
         with write_tx(self.engine) as conn:
@@ -331,12 +334,7 @@ class Store:
     def publish_upload(self, upload_id: str, repo_id: int, digest: str, size: int) -> None:
         """The end of an upload in one transaction: link the verified blob, drop the upload row."""
         with write_tx(self.engine) as conn:
-            blob_id = self._ensure_blob(conn, digest, size)
-            conn.execute(
-                self._insert(RB)
-                .values(repository_id=repo_id, blob_id=blob_id, created_ms=now_ms())
-                .on_conflict_do_nothing()
-            )
+            self._link_blob(conn, repo_id, digest, size)
             conn.execute(delete(UP).where(UP.c.id == upload_id))
 
     def delete_upload(self, upload_id: str) -> bool:
