@@ -202,13 +202,17 @@ class ClairClient:
             raise ClairError("Received incompatible response from security scanner", status) from None
         return ClairResponse(status, {k.lower(): v for k, v in headers.items()}, parsed)
 
-    def _get_or_none(self, path: str) -> Any:
+    def _or_none(self, method: str, path: str) -> Any:
+        """The response body, or None when Clair answers 404 (an unknown digest or notification)."""
         try:
-            return self._perform("GET", path).body
+            return self._perform(method, path).body
         except ClairError as exc:
             if exc.status == 404:
                 return None
             raise
+
+    def _get_or_none(self, path: str) -> Any:
+        return self._or_none("GET", path)
 
     def index_state(self) -> str:
         body = self._perform("GET", "/indexer/api/v1/index_state").body
@@ -231,22 +235,14 @@ class ClairClient:
         return self._get_or_none(f"/indexer/api/v1/index_report/{digest}")
 
     def delete_index_report(self, digest: str) -> None:
-        try:
-            self._perform("DELETE", f"/indexer/api/v1/index_report/{digest}")
-        except ClairError as exc:
-            if exc.status != 404:
-                raise
+        self._or_none("DELETE", f"/indexer/api/v1/index_report/{digest}")
 
     def notification_page(self, notification_id: str, next_page: str | None = None) -> dict[str, Any] | None:
         query = "?" + urllib.parse.urlencode({"next": next_page}) if next_page else ""
         return self._get_or_none(f"/notifier/api/v1/notification/{urllib.parse.quote(notification_id)}{query}")
 
     def delete_notification(self, notification_id: str) -> None:
-        try:
-            self._perform("DELETE", f"/notifier/api/v1/notification/{urllib.parse.quote(notification_id)}")
-        except ClairError as exc:
-            if exc.status != 404:
-                raise
+        self._or_none("DELETE", f"/notifier/api/v1/notification/{urllib.parse.quote(notification_id)}")
 
 
 # -- Quay's response shape ---------------------------------------------------------------------
