@@ -35,6 +35,11 @@ def registry(shared_registry: RegistryServer) -> RegistryServer:
     return shared_registry
 
 
+def altered(secret: str) -> str:
+    """``secret`` with its last character replaced by a different one (a near miss, never equal)."""
+    return secret[:-1] + ("A" if secret[-1] != "A" else "B")
+
+
 def initialize(server: RegistryServer) -> str:
     """POST /api/v1/user/initialize for superuser ``owner``; returns its API token (every scope)."""
     body = {"username": OWNER, "password": OWNER_PASSWORD, "email": "owner@example.test", "access_token": True}
@@ -122,7 +127,7 @@ def test_app_token_on_the_token_endpoint(registry: RegistryServer) -> None:
     r = httpx.get(f"{registry.url}/v2/{user}/app/manifests/v1", auth=("$app", code), headers={"accept": OCI_MANIFEST})
     assert r.status_code == 200 and r.headers["docker-content-digest"] == digest
 
-    for wrong in (code[:-1] + ("A" if code[-1] != "A" else "B"), code[:20], "x" * 60, ""):
+    for wrong in (altered(code), code[:20], "x" * 60, ""):
         assert registry.v2_token(("$app", wrong), scope).status_code == 401
     assert registry.v2_token(("$oauthtoken", code), scope).status_code == 401
 
@@ -181,7 +186,7 @@ def test_oauth_token_on_the_token_endpoint(initialized: tuple[RegistryServer, st
     assert sub == OWNER and actions == ["pull", "push"]
     push_with_bearer(server, server.v2_token(("$oauthtoken", api_token), scope).json()["token"],
                      f"{OWNER}/viaoauth")
-    wrong = api_token[:-1] + ("A" if api_token[-1] != "A" else "B")
+    wrong = altered(api_token)
     for bad in (wrong, api_token[:20], "", "not-a-token"):
         assert server.v2_token(("$oauthtoken", bad), scope).status_code == 401
     assert server.v2_token(("$app", api_token), scope).status_code == 401
@@ -199,7 +204,7 @@ def test_robot_token_on_the_token_endpoint(initialized: tuple[RegistryServer, st
     name, token = robot
     scope = f"repository:{OWNER}/robotrepo:pull"
     assert server.v2_token((name, token), scope).status_code == 200
-    assert server.v2_token((name, token[:-1] + "0"), scope).status_code == 401
+    assert server.v2_token((name, altered(token)), scope).status_code == 401
     logins = [e for e in logs(server, "/user/logs", api_token)
               if e["kind"] == "login_success" and e["metadata"]["kind"] == "robot"]
     assert logins and logins[0]["performer"]["is_robot"] is True and logins[0]["performer"]["name"] == name
@@ -280,7 +285,7 @@ def test_no_secret_in_server_output_or_audit_log(tmp_path: Path) -> None:
         # API token: Bearer on the API, $oauthtoken on /v2/auth, and a wrong one
         assert httpx.get(f"{server.url}/api/v1/user/", headers={"authorization": f"Bearer {api_token}"}).is_success
         assert server.v2_token(("$oauthtoken", api_token), scope).status_code == 200
-        bad_api_token = api_token[:-4] + "ZZZZ"
+        bad_api_token = altered(api_token)
         secrets_used["wrong API token"] = bad_api_token
         assert httpx.get(f"{server.url}/api/v1/user/",
                          headers={"authorization": f"Bearer {bad_api_token}"}).status_code == 401
@@ -315,7 +320,7 @@ def test_no_secret_in_server_output_or_audit_log(tmp_path: Path) -> None:
             robot_name, robot_token = r.json()["name"], r.json()["token"]
             secrets_used["robot token"] = robot_token
             assert server.v2_token((robot_name, robot_token), scope).status_code == 200
-            assert server.v2_token((robot_name, robot_token[:-1] + "0"), scope).status_code == 401
+            assert server.v2_token((robot_name, altered(robot_token)), scope).status_code == 401
         else:
             assert r.status_code in (404, 405), r.text  # only a missing robots API excuses this part
 
