@@ -89,7 +89,7 @@ def main() -> int:
         assert target.proc is not None
         # Set up outside the profile: the blob for GET, the image for manifest GET.
         if args.workload == "get":
-            url, repo = measure.blob_get_setup(target, base, scratch, p)
+            url, repo, _ = measure.blob_get_setup(target, base, scratch, p)
         if args.workload.startswith("manifest"):
             image = measure.push_web_image(target, p)
             url = f"{target.base_url}/v2/bench/web/manifests/latest"
@@ -108,7 +108,7 @@ def main() -> int:
             mbs, detail = measure.big_push_once(target, base, scratch, p, args.workload == "chunked", 0)
             result = f"{mbs:.1f} MB/s ({detail})"
         elif args.workload == "get":
-            mbs, detail = measure.blob_get_once(target, url, repo, p)
+            mbs, detail = measure.blob_get_once(url, target.token([repo]), p)
             result = f"{mbs:.1f} MB/s ({detail})"
         elif args.workload.startswith("manifest"):
             w = measure.wrk_run(url, token, p)

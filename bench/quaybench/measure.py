@@ -1,8 +1,10 @@
-"""The six measurements. Each returns plain numbers; run.py puts them side by side."""
+"""The measurements. Each returns plain numbers; run.py puts them side by side."""
 
 from __future__ import annotations
 
 import hashlib
+import http.client
+import json
 import mmap
 import os
 import re
@@ -14,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .client import RegistryClient, _with_digest
 from .images import ACCEPT_MANIFESTS, Image, make_image, manifest_for_blob
@@ -79,15 +82,11 @@ def make_variant(base: Path, dest: Path, label: str) -> str:
     return sha256_file(dest)
 
 
-def sha256_ceiling(mib: int = 256) -> float:
+def sha256_rate(data: bytes) -> float:
     """Single-core SHA-256 rate (hashlib/OpenSSL) in MB/s: a push cannot go faster than this."""
-    data = os.urandom(mib * MiB)
-    best = 0.0
-    for _ in range(2):
-        t0 = time.perf_counter()
-        hashlib.sha256(data).digest()
-        best = max(best, len(data) / MB / (time.perf_counter() - t0))
-    return best
+    t0 = time.perf_counter()
+    hashlib.sha256(data).digest()
+    return len(data) / MB / (time.perf_counter() - t0)
 
 
 def sync_disks() -> None:
@@ -100,17 +99,29 @@ def _auth_args(token: str | None) -> list[str]:
     return ["-H", f"Authorization: Bearer {token}"] if token else []
 
 
-def curl_get(url: str, token: str | None, expect_size: int) -> tuple[float, float]:
-    """Full download to /dev/null. Returns (seconds by curl, client CPU seconds)."""
+def blob_range(size: int) -> tuple[int, int]:
+    """The byte range (first, last) the Range GET asks for: the last three quarters of the blob,
+    from an odd offset (as a resumed download starts anywhere), through the last byte."""
+    return size // 4 + 1, size - 1
+
+
+def curl_get(url: str, token: str | None, expect_size: int,
+             byte_range: tuple[int, int] | None = None) -> tuple[float, float]:
+    """Download to /dev/null (whole, or one byte range: 206 and exactly that many bytes).
+
+    Returns (seconds by curl, client CPU seconds).
+    """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rng = ["-r", f"{byte_range[0]}-{byte_range[1]}"] if byte_range else []
+    want = ("206", byte_range[1] - byte_range[0] + 1) if byte_range else ("200", expect_size)
     res = subprocess.run(
         ["curl", "-sS", "-L", "-o", "/dev/null", "--max-time", str(CURL_TIMEOUT_S),
-         "-w", "%{http_code} %{size_download} %{time_total}", *_auth_args(token), url],
+         "-w", "%{http_code} %{size_download} %{time_total}", *rng, *_auth_args(token), url],
         capture_output=True, timeout=CURL_TIMEOUT_S + 30, check=False,
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = res.stdout.decode().split()
-    if res.returncode != 0 or len(out) != 3 or out[0] != "200" or int(out[1]) != expect_size:
+    if res.returncode != 0 or len(out) != 3 or out[0] != want[0] or int(out[1]) != want[1]:
         raise BenchError(f"curl GET {url}: rc={res.returncode} out={out} err={res.stderr.decode()[:300]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return float(out[2]), cpu
@@ -180,13 +191,51 @@ def client_ceilings(sink_url: str, blob: Path, size: int, chunk: int,
 
 
 # -- 1-3: big blobs ----------------------------------------------------------------------------
-def blob_get_setup(target, base_blob: Path, scratch: Path, p: Params) -> tuple[str, str]:
-    """Push a unique big blob plus a manifest that references it. Returns (blob URL, repo)."""
+def range_digest(path: Path, byte_range: tuple[int, int]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        view = memoryview(mm)
+        h.update(view[byte_range[0]:byte_range[1] + 1])
+        view.release()
+    return h.hexdigest()
+
+
+def verify_range(url: str, token: str | None, byte_range: tuple[int, int], want_sha256: str) -> str:
+    """One untimed Range GET, streamed through SHA-256: the bytes must be exactly that slice."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=300)
+    hdrs = {"Range": f"bytes={byte_range[0]}-{byte_range[1]}", **({"Authorization": f"Bearer {token}"}
+                                                                  if token else {})}
+    try:
+        conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""), headers=hdrs)
+        resp = conn.getresponse()
+        h, n = hashlib.sha256(), 0
+        while chunk := resp.read(4 * MiB):  # bounded by the response length
+            h.update(chunk)
+            n += len(chunk)
+        crange = resp.getheader("Content-Range", "")
+    finally:
+        conn.close()
+    want_len = byte_range[1] - byte_range[0] + 1
+    same = h.hexdigest() == want_sha256
+    if resp.status != 206 or n != want_len or not same:
+        raise BenchError(f"Range GET {url}: HTTP {resp.status}, {n} bytes (want 206, {want_len}), "
+                         f"Content-Range {crange!r}, content {'matches' if same else 'differs'}")
+    return f"206, Content-Range {crange}, {n} bytes identical to the slice"
+
+
+def blob_get_setup(target, base_blob: Path, scratch: Path, p: Params) -> tuple[str, str, str]:
+    """Push a unique big blob plus a manifest that references it.
+
+    Returns (blob URL, repo, what the untimed Range check found).
+    """
     repo = "bench/blob"
     token = target.token([repo])
     path = scratch / f"get-{target.name}.bin"
     digest = make_variant(base_blob, path, f"quay-bench GET {target.name} {time.time_ns()}")
+    rng = blob_range(p.size)
     try:
+        want_range = range_digest(path, rng)
         monolithic_push(target.base_url, repo, token, path, digest)
     finally:
         path.unlink(missing_ok=True)
@@ -198,14 +247,17 @@ def blob_get_setup(target, base_blob: Path, scratch: Path, p: Params) -> tuple[s
     finally:
         cli.close()
     verify_blob(target.base_url, repo, token, digest, p.size)
-    return f"{target.base_url}/v2/{repo}/blobs/{digest}", repo
+    url = f"{target.base_url}/v2/{repo}/blobs/{digest}"
+    return url, repo, verify_range(url, token, rng, want_range)
 
 
-def blob_get_once(target, url: str, repo: str, p: Params) -> tuple[float, str]:
-    token = target.token([repo])
+def blob_get_once(url: str, token: str | None, p: Params, ranged: bool = False) -> tuple[float, str]:
+    """One timed GET of the whole blob, or of `blob_range` of it. (MB/s of body, detail)."""
+    rng = blob_range(p.size) if ranged else None
+    n = rng[1] - rng[0] + 1 if rng else p.size
     sync_disks()
-    secs, cpu = curl_get(url, token, p.size)
-    return p.size / MB / secs, f"{secs:.2f}s, curl CPU {cpu:.2f}s"
+    secs, cpu = curl_get(url, token, p.size, rng)
+    return n / MB / secs, f"{secs:.2f}s, curl CPU {cpu:.2f}s"
 
 
 def big_push_once(target, base_blob: Path, scratch: Path, p: Params, chunked: bool,
@@ -277,10 +329,37 @@ def verify_manifest(url: str, token: str | None, image: Image) -> str:
            f"Content-Type {ctype.group(1) if ctype else '?'}"
 
 
-def wrk_run(url: str, token: str | None, p: Params) -> dict:
-    argv = ["wrk", f"-t{p.wrk_threads}", f"-c{p.wrk_connections}", f"-d{p.wrk_seconds}s", "--latency",
-            "--timeout", "10s", "-H", f"Accept: {ACCEPT_MANIFESTS}", *_auth_args(token), url]
-    res = subprocess.run(argv, capture_output=True, timeout=p.wrk_seconds + 60, check=False)
+_COUNT_SENT_LUA = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) sent = 0 end
+function request() sent = sent + 1; return wrk.format() end
+function done(summary, latency, requests)
+  local total = 0
+  for _, t in ipairs(threads) do total = total + t:get("sent") end
+  io.write(string.format("SENT %d\\n", total))
+end
+"""
+
+
+def wrk_run(url: str, token: str | None, p: Params, connections: int | None = None,
+            authorization: str | None = None, timeout_s: int = 10, allow_errors: bool = False) -> dict:
+    """One wrk run. Any non-2xx answer invalidates it, unless `allow_errors`: then non-2xx answers
+    and socket errors (wrk counts a request unanswered after `timeout_s` as a timeout) are only
+    counted, `ok_rps` is the rate of 2xx answers, and a small Lua script also counts the requests
+    sent, so that requests still unanswered when the run ends show (wrk's timeout check runs
+    every 2 s and misses requests stuck in a short run)."""
+    conns = connections or p.wrk_connections
+    hdrs = ["-H", f"Authorization: {authorization}"] if authorization else _auth_args(token)
+    with tempfile.TemporaryDirectory() as tmp:
+        script = []
+        if allow_errors:
+            lua = Path(tmp) / "count-sent.lua"
+            lua.write_text(_COUNT_SENT_LUA)
+            script = ["-s", str(lua)]
+        argv = ["wrk", f"-t{min(p.wrk_threads, conns)}", f"-c{conns}", f"-d{p.wrk_seconds}s", "--latency",
+                "--timeout", f"{timeout_s}s", *script, "-H", f"Accept: {ACCEPT_MANIFESTS}", *hdrs, url]
+        res = subprocess.run(argv, capture_output=True, timeout=p.wrk_seconds + 60, check=False)
     text = res.stdout.decode(errors="replace")
     if res.returncode != 0:
         raise BenchError(f"wrk failed ({res.returncode}): {res.stderr.decode()[:300]} {text[-300:]}")
@@ -294,12 +373,46 @@ def wrk_run(url: str, token: str | None, p: Params) -> dict:
     out = {"rps": float(rps.group(1)), "p99_ms": _ms(p99.group(1)), "requests": int(total.group(1)),
            "non2xx": int(non2xx.group(1)) if non2xx else 0,
            "socket_errors": sock_err.group(1).strip() if sock_err else ""}
+    # "connect 0, read 0, write 0, timeout 12"
+    found = re.finditer(r"(connect|read|write|timeout) (\d+)", out["socket_errors"])
+    counts = {m.group(1): int(m.group(2)) for m in found}
+    out["timeouts"] = counts.get("timeout", 0)
+    out["errors"] = out["non2xx"] + sum(counts.values())
+    out["ok_rps"] = out["rps"] * (1 - out["non2xx"] / out["requests"]) if out["requests"] else 0.0
+    if allow_errors:
+        sent = re.search(r"^SENT (\d+)", text, re.M)
+        # wrk calls request() once more on its first thread to check the script: not sent.
+        out["sent"] = int(sent.group(1)) - 1 if sent else None
+        # Each connection has at most one request in flight: that many unanswered ones at the end
+        # are normal; a server that answers nothing leaves every connection waiting.
+        out["unanswered"] = out["sent"] - out["requests"] if sent else None
+        if out["requests"] == 0:
+            out["p99_ms"] = None
+        return out
     if out["non2xx"]:
         raise BenchError(f"wrk saw {out['non2xx']} non-2xx responses of {out['requests']}: numbers not valid")
     return out
 
 
-# -- 5: many small images ----------------------------------------------------------------------
+# -- login with Basic credentials -------------------------------------------------------------
+def verify_login(url: str, authorization: str, want_token: bool) -> str:
+    """One untimed login: 200, and a token in the body where the server issues one."""
+    resp = request("GET", url, headers={"Authorization": authorization})
+    if resp.status != 200:
+        raise BenchError(f"GET {url} with Basic credentials: HTTP {resp.status} {resp.body[:200]!r}")
+    if not want_token:
+        return f"200, {len(resp.body)} bytes"
+    try:
+        doc = json.loads(resp.body)
+    except ValueError as exc:
+        raise BenchError(f"GET {url}: not JSON: {resp.body[:200]!r}") from exc
+    tok = doc.get("token") or doc.get("access_token")
+    if not tok:
+        raise BenchError(f"GET {url}: no token in {doc}")
+    return f"200, a token of {len(tok)} characters"
+
+
+# -- many small images ----------------------------------------------------------------------
 def _push_images_parallel(base_url: str, tokens: list[str | None], repos: list[str],
                           images: list[Image], tag_prefix: str = "img") -> tuple[float, list[str]]:
     n = len(tokens)

@@ -189,9 +189,9 @@ class TreeMemorySampler:
         self._thread.join(timeout=5)
 
 
-def run_checked(argv: list[str], timeout: float,
-                input_bytes: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, input=input_bytes, capture_output=True, timeout=timeout, check=False)
+def run_checked(argv: list[str], timeout: float, input_bytes: bytes | None = None,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, input=input_bytes, capture_output=True, timeout=timeout, check=False, env=env)
 
 
 def wait_for_exit(proc: ManagedProcess, timeout: float) -> None:
