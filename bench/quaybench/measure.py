@@ -386,7 +386,15 @@ def wrk_run(url: str, token: str | None, p: Params, connections: int | None = No
         # Each connection has at most one request in flight: that many unanswered ones at the end
         # are normal; a server that answers nothing leaves every connection waiting.
         out["unanswered"] = out["sent"] - out["requests"] if sent else None
-        if out["requests"] == 0:
+        if out["requests"] == 0 and out["unanswered"] and p.wrk_seconds > timeout_s:
+            # Nothing answered in a run longer than the timeout: every request sent timed out,
+            # whether or not wrk's check (every 2 s) happened to count it.
+            out["timeouts"] = max(out["timeouts"], out["unanswered"])
+            out["errors"] = out["non2xx"] + sum(v for k, v in counts.items() if k != "timeout") \
+                + out["timeouts"]
+        if out["requests"] == 0 or out["p99_ms"] == 0:
+            # No latency recorded: nothing answered, or only after the timeout (wrk keeps no
+            # latency for those).
             out["p99_ms"] = None
         return out
     if out["non2xx"]:
