@@ -99,9 +99,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except DatabaseError as exc:
         return _fail(str(exc), EXIT_DB)
     try:
-        make_storage(config).check()
+        make_storage(*config.storage_driver).check()
     except StorageError as exc:
-        return _fail(exc.message, EXIT_STORAGE)
+        return _fail(exc.detail, EXIT_STORAGE)
     host, port = _split_bind(args.bind)
     os.environ["REGISTRY_APP_BIND"] = args.bind
     os.environ["REGISTRY_APP_DATA_DIR"] = str(config.data_dir)

@@ -19,6 +19,9 @@ from typing import Any
 import jsonschema
 import yaml
 
+from registry_app.storage.drivers import param_problems
+from registry_app.storage.drivers import registered as registered_drivers
+
 SCHEMA: dict[str, Any] = json.loads(
     resources.files("registry_app").joinpath("config_schema.json").read_text(encoding="utf-8")
 )
@@ -149,13 +152,18 @@ class Config:
         return self.db_uri.startswith("sqlite")
 
     @property
-    def storage_path(self) -> Path:
+    def storage_driver(self) -> tuple[str, dict[str, Any]]:
+        """(Quay storage class name, parameters) of the first preferred storage location: what
+        the wiring passes to ``storage.make_storage``."""
         name = self.values["DISTRIBUTED_STORAGE_PREFERENCE"][0]
         driver, params = self.values["DISTRIBUTED_STORAGE_CONFIG"][name]
+        return str(driver), dict(params)
+
+    @property
+    def storage_path(self) -> Path:
+        driver, params = self.storage_driver
         if driver != "LocalStorage":
-            raise ConfigError(
-                "config.yaml", [f"DISTRIBUTED_STORAGE_CONFIG.{name}: driver {driver} is not available yet"]
-            )
+            raise ConfigError("config.yaml", [f"storage class {driver} has no storage directory"])
         return Path(params["storage_path"])
 
     @property
@@ -191,16 +199,15 @@ def validate_values(values: Any, source: str = "config.yaml") -> list[str]:
     problems = sorted((_describe(e) for e in validator.iter_errors(values)), key=lambda s: s.split(":", 1)[0])
     pref = values.get("DISTRIBUTED_STORAGE_PREFERENCE") or []
     storage = values.get("DISTRIBUTED_STORAGE_CONFIG") or {}
+    storage_warnings: list[str] = []
     if isinstance(pref, list) and isinstance(storage, dict):
         for name in pref:
             if name not in storage:
                 problems.append(
                     f"DISTRIBUTED_STORAGE_PREFERENCE: {name!r} is not defined in DISTRIBUTED_STORAGE_CONFIG"
                 )
-        for name, entry in storage.items():
-            if isinstance(entry, list) and len(entry) == 2 and entry[0] == "LocalStorage":
-                if not isinstance(entry[1], dict) or not entry[1].get("storage_path"):
-                    problems.append(f"DISTRIBUTED_STORAGE_CONFIG.{name}: LocalStorage needs storage_path")
+        storage_problems, storage_warnings = _storage_problems(storage, pref)
+        problems.extend(storage_problems)
     if values.get("AUTHENTICATION_TYPE") == "LDAP":
         from registry_app.services.ldap import ldap_config_problems
 
@@ -211,7 +218,7 @@ def validate_values(values: Any, source: str = "config.yaml") -> list[str]:
         problems.extend(secscan_config_problems(values))
     if problems:
         raise ConfigError(source, problems)
-    warnings = []
+    warnings = list(storage_warnings)
     known = set(SCHEMA["properties"])
     for key in sorted(values):
         if key in known:
@@ -221,6 +228,26 @@ def validate_values(values: Any, source: str = "config.yaml") -> list[str]:
         else:
             warnings.append(f"{key}: unknown key, ignored")
     return warnings
+
+
+def _storage_problems(storage: dict[str, Any], pref: list[Any]) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of the storage locations: each ``[ClassName, {params}]`` is checked by
+    the driver registered under that name. A class with no driver here is a problem where it
+    would be used (the first preferred location) and a warning elsewhere; the schema already
+    limits the names to Quay's."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    used = pref[0] if pref else None
+    for name, entry in storage.items():
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
+            continue  # the schema reports its shape
+        if entry[0] not in registered_drivers() and name != used:
+            warnings.append(
+                f"DISTRIBUTED_STORAGE_CONFIG.{name}: storage class {entry[0]} is not available yet; location not used"
+            )
+            continue
+        problems.extend(f"DISTRIBUTED_STORAGE_CONFIG.{name}: {p}" for p in param_problems(entry[0], entry[1]))
+    return problems, warnings
 
 
 def _load_or_create_secret(data_dir: Path, name: str) -> str:

@@ -267,7 +267,9 @@ class Tag(Base):
 
 class Upload(Base):
     """An in-progress blob upload. ``size`` is the truth: bytes past it in storage are dropped.
-    ``hash_state`` is the running digest's saved state at ``size`` (see storage/hashing.py)."""
+    ``hash_state`` is the running digest's saved state at ``size`` (see storage/hashing.py).
+    ``storage_state`` is the storage driver's opaque state at ``size`` (an object store's part
+    list; always NULL with the filesystem driver), saved and handed back by the services."""
 
     __tablename__ = "upload"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -275,6 +277,7 @@ class Upload(Base):
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     hash_alg: Mapped[str] = mapped_column(String(16), default="sha256")
     hash_state: Mapped[bytes | None] = mapped_column(LargeBinary)
+    storage_state: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_ms: Mapped[int] = mapped_column(BigInteger)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
 

@@ -4,6 +4,7 @@ shared rows use ON CONFLICT DO NOTHING and tag changes lock the repository row (
 
 from __future__ import annotations
 
+import enum
 import json
 import sqlite3
 import threading
@@ -39,6 +40,15 @@ MB = cast(Table, ManifestBlob.__table__)
 MC = cast(Table, ManifestChild.__table__)
 T = cast(Table, Tag.__table__)
 UP = cast(Table, Upload.__table__)
+
+
+class Keep(enum.Enum):
+    """The value of an optional column argument that means "leave the column as it is"."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
 
 
 def now_ms() -> int:
@@ -130,6 +140,7 @@ class UploadRow:
     size: int
     hash_alg: str
     hash_state: bytes | None
+    storage_state: bytes | None = None
 
 
 class MissingReferences(Exception):
@@ -297,7 +308,9 @@ class Store:
         return [RepoRow(*r) for r in rows]
 
     # -- uploads -------------------------------------------------------------------------------
-    def create_upload(self, upload_id: str, repo_id: int, hash_alg: str, hash_state: bytes | None) -> None:
+    def create_upload(
+        self, upload_id: str, repo_id: int, hash_alg: str, hash_state: bytes | None, storage_state: bytes | None = None
+    ) -> None:
         with write_tx(self.engine) as conn:
             t = now_ms()
             conn.execute(
@@ -307,6 +320,7 @@ class Store:
                     size=0,
                     hash_alg=hash_alg,
                     hash_state=hash_state,
+                    storage_state=storage_state,
                     created_ms=t,
                     updated_ms=t,
                 )
@@ -315,20 +329,27 @@ class Store:
     def get_upload(self, upload_id: str, repo_id: int) -> UploadRow | None:
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(UP.c.id, UP.c.repository_id, UP.c.size, UP.c.hash_alg, UP.c.hash_state).where(
-                    UP.c.id == upload_id, UP.c.repository_id == repo_id
-                )
+                select(
+                    UP.c.id, UP.c.repository_id, UP.c.size, UP.c.hash_alg, UP.c.hash_state, UP.c.storage_state
+                ).where(UP.c.id == upload_id, UP.c.repository_id == repo_id)
             ).first()
         return UploadRow(*row) if row else None
 
-    def advance_upload(self, upload_id: str, old_size: int, new_size: int, hash_state: bytes | None) -> bool:
-        """Move the upload's size from ``old_size`` to ``new_size``; False if someone else moved it."""
+    def advance_upload(
+        self,
+        upload_id: str,
+        old_size: int,
+        new_size: int,
+        hash_state: bytes | None,
+        storage_state: bytes | Keep | None = KEEP,
+    ) -> bool:
+        """Move the upload's size from ``old_size`` to ``new_size`` with the hash state (and, when
+        given, the storage driver's state) at that size; False if someone else moved it."""
+        values: dict[str, Any] = {"size": new_size, "hash_state": hash_state, "updated_ms": now_ms()}
+        if storage_state is not KEEP:
+            values["storage_state"] = storage_state
         with write_tx(self.engine) as conn:
-            res = conn.execute(
-                update(UP)
-                .where(UP.c.id == upload_id, UP.c.size == old_size)
-                .values(size=new_size, hash_state=hash_state, updated_ms=now_ms())
-            )
+            res = conn.execute(update(UP).where(UP.c.id == upload_id, UP.c.size == old_size).values(**values))
             return bool(res.rowcount)
 
     def publish_upload(self, upload_id: str, repo_id: int, digest: str, size: int) -> None:

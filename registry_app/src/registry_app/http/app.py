@@ -42,7 +42,7 @@ class HealthChecks:
         try:
             self.registry.storage.check()
         except Exception as exc:
-            log.warning("health: storage check failed: %s", exc)
+            log.warning("health: storage check failed: %s", getattr(exc, "detail", exc))
             services["disk_space"] = False
         return services
 
@@ -182,7 +182,7 @@ def create_app(config: Any) -> RegistryApp:
     engine = make_engine(config.db_uri, config.get("DB_CONNECTION_ARGS"))
     ensure_schema(engine, auto_migrate=config.is_sqlite)
     store = Store(engine)
-    storage = make_storage(config)
+    storage = make_storage(*config.storage_driver)
     storage.check()
     from registry_app.http.api import ApiContext, create_api
     from registry_app.services.audit import AuditLog

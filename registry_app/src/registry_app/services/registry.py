@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import threading
 import time
 import uuid
@@ -39,13 +40,18 @@ from registry_app.services.errors import (
 )
 from registry_app.services.identity import IdentityError
 from registry_app.services.names import check_digest, check_tag, is_digest, split_repository
-from registry_app.storage.base import BlobLocation, BlobStorage, StorageError, UploadWriter
+from registry_app.storage.base import BlobLocation, BlobStorage, StorageError, UploadState, UploadWriter
 from registry_app.storage.hashing import Hasher, hashed_bytes, new_hasher
+
+log = logging.getLogger(__name__)
 
 ACTION_FOR_CHALLENGE = {"pull": "pull", "push": "pull,push", "delete": "delete"}
 
 
 def storage_error(exc: StorageError) -> Exception:
+    """The client-facing error for a storage failure: the driver's message (which names no path or
+    key); the detail goes to the log."""
+    log.warning("storage: %s", exc.detail)
     return StorageFull(exc.message) if exc.full else StorageUnavailable(exc.message)
 
 
@@ -324,11 +330,11 @@ class RegistryService:
         assert acc.repo is not None
         upload_id = str(uuid.uuid4())
         try:
-            self.storage.create_upload(upload_id)
+            storage_state = self.storage.create_upload(upload_id)
         except StorageError as exc:
             raise storage_error(exc) from None
         hasher = new_hasher(algorithm)
-        self._db(self.store.create_upload, upload_id, acc.repo.id, algorithm, hasher.state())
+        self._db(self.store.create_upload, upload_id, acc.repo.id, algorithm, hasher.state(), storage_state)
         self._keep_pipe(upload_id, HashPipe(hasher, 0))
         return upload_id
 
@@ -356,7 +362,9 @@ class RegistryService:
             with self._pipes_lock:
                 pipe.claimed = False
 
-    def _claim_pipe(self, upload_id: str, size: int, algorithm: str, state: bytes | None) -> HashPipe | None:
+    def _claim_pipe(
+        self, upload_id: str, size: int, algorithm: str, state: bytes | None, storage_state: UploadState
+    ) -> HashPipe | None:
         """The upload's digest over its first ``size`` bytes, ready to continue, for one session.
 
         This worker's live pipe if it is at ``size``; otherwise one resumed from the stored state,
@@ -378,9 +386,9 @@ class RegistryService:
         hasher = new_hasher(algorithm, state)
         if done < size:
             try:
-                for chunk in self.storage.read_upload(upload_id, size - done, start=done):
+                for chunk in self.storage.read_upload(upload_id, size - done, done, storage_state):
                     hasher.update(chunk)
-            except (OSError, StorageError):
+            except StorageError:
                 return None
         pipe = HashPipe(hasher, size)
         pipe.claimed = True
@@ -406,10 +414,10 @@ class RegistryService:
                 },
             )
         try:
-            writer = self.storage.open_upload(upload_id, row.size)
+            writer = self.storage.open_upload(upload_id, row.size, row.storage_state)
         except StorageError as exc:
             raise storage_error(exc) from None
-        pipe = self._claim_pipe(upload_id, row.size, row.hash_alg, row.hash_state)
+        pipe = self._claim_pipe(upload_id, row.size, row.hash_alg, row.hash_state, row.storage_state)
         return AppendSession(upload_id, row.size, writer, pipe)
 
     def finish_append(self, session: AppendSession) -> int:
@@ -425,7 +433,10 @@ class RegistryService:
                 pipe.broken = True
             # None with the hashlib fallback: then the live pipe is the only copy of the state.
             state = pipe.snapshot() if pipe is not None and not pipe.broken else None
-            if not self._db(self.store.advance_upload, session.upload_id, session.start, size, state):
+            advanced = self._db(
+                self.store.advance_upload, session.upload_id, session.start, size, state, session.writer.state
+            )
+            if not advanced:
                 if pipe is not None:
                     pipe.broken = True
                     self._drop_pipe(session.upload_id, pipe)
@@ -456,7 +467,7 @@ class RegistryService:
             raise BlobUploadUnknown("blob upload unknown to registry", {"uuid": upload_id})
         pipe = None
         if row.hash_alg == algorithm:
-            pipe = self._claim_pipe(upload_id, row.size, algorithm, row.hash_state)
+            pipe = self._claim_pipe(upload_id, row.size, algorithm, row.hash_state, row.storage_state)
         actual = None
         if pipe is not None:
             try:
@@ -468,10 +479,10 @@ class RegistryService:
         if actual is None:
             hasher = new_hasher(algorithm)
             try:
-                for chunk in self.storage.read_upload(upload_id, row.size):
+                for chunk in self.storage.read_upload(upload_id, row.size, 0, row.storage_state):
                     hasher.update(chunk)
-            except OSError as exc:
-                raise StorageUnavailable(f"cannot read upload {upload_id}: {exc.strerror or exc}") from None
+            except StorageError as exc:
+                raise storage_error(exc) from None
             actual = f"{algorithm}:{hasher.hexdigest()}"
         if actual != digest:
             self.cancel_upload(acc, upload_id)
@@ -481,7 +492,7 @@ class RegistryService:
                 {"expected": digest, "actual": actual, "size": row.size},
             )
         try:
-            self.storage.commit_upload(upload_id, row.size, digest)
+            self.storage.commit_upload(upload_id, row.size, digest, row.storage_state)
         except StorageError as exc:
             raise storage_error(exc) from None
         self._db(self.store.publish_upload, upload_id, acc.repo.id, digest, row.size)
@@ -489,11 +500,15 @@ class RegistryService:
 
     def cancel_upload(self, acc: Access, upload_id: str) -> None:
         assert acc.repo is not None
-        if self._db(self.store.get_upload, upload_id, acc.repo.id) is None:
+        row = self._db(self.store.get_upload, upload_id, acc.repo.id)
+        if row is None:
             raise BlobUploadUnknown("blob upload unknown to registry", {"uuid": upload_id})
         self._db(self.store.delete_upload, upload_id)
         self._drop_pipe(upload_id)
-        self.storage.delete_upload(upload_id)
+        try:
+            self.storage.delete_upload(upload_id, row.storage_state)
+        except StorageError as exc:  # the row is gone: what is left is for the upload collector
+            log.warning("storage: upload %s not deleted: %s", upload_id, exc.detail)
 
     # -- manifests -----------------------------------------------------------------------------
     def resolve_manifest_cached(self, name: str, reference: str) -> Any:
@@ -577,8 +592,8 @@ class RegistryService:
         try:
             config = json.loads(self.storage.read_blob(config_digest))
             value = (config.get("config") or {}).get("Labels", {}).get("quay.expires-after")
-        except (OSError, ValueError, AttributeError):
-            return  # not an image config (an artifact); nothing to apply
+        except (StorageError, ValueError, AttributeError):
+            return  # not an image config (an artifact), or unreadable; nothing to apply
         if isinstance(value, str) and TIMESPAN.match(value.strip()):
             seconds = timespan_s(value.strip(), "0s")
             self._db(self.store.set_tag_expiration, repo_id, tags, int(time.time() * 1000) + seconds * 1000)
