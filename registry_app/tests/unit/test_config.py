@@ -79,3 +79,27 @@ def test_ldap_settings_are_checked_when_the_bundle_loads(tmp_path: Path) -> None
     problems = " | ".join(err.value.problems)
     assert "LDAP_ADMIN_DN: required" in problems and "LDAP_BASE_DN: required" in problems
     assert "LDAP_USER_FILTER:" in problems and "LDAP_TIMEOUT" not in problems
+
+
+def test_storage_classes_and_parameters_are_checked_by_their_driver(tmp_path: Path) -> None:
+    s3 = GOOD.replace(
+        "  default: [LocalStorage, {storage_path: /datastorage/registry}]\n",
+        "  default: [LocalStorage, {storage_path: /datastorage/registry, s3_bucket: quay}]\n"
+        "  east: [S3Storage, {s3_bucket: quay, storage_path: /registry}]\n",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_bundle(write(tmp_path, s3))
+    assert err.value.problems == [
+        "DISTRIBUTED_STORAGE_CONFIG.default: LocalStorage has no parameter 's3_bucket' (known: storage_path)"
+    ]
+    # A location that is not used may name a class without a driver here: a warning.
+    cfg = load_bundle(write(tmp_path, s3.replace(", s3_bucket: quay}]", "}]", 1)))
+    unused = "DISTRIBUTED_STORAGE_CONFIG.east: storage class S3Storage is not available"
+    assert any(w.startswith(unused) for w in cfg.warnings)
+    assert cfg.storage_driver == ("LocalStorage", {"storage_path": "/datastorage/registry"})
+    # The location that is used may not.
+    with pytest.raises(ConfigError) as err:
+        load_bundle(write(tmp_path, s3.replace(", s3_bucket: quay}]", "}]", 1).replace("[default]", "[east, default]")))
+    assert err.value.problems == [
+        "DISTRIBUTED_STORAGE_CONFIG.east: storage class 'S3Storage' is not available (available: LocalStorage)"
+    ]

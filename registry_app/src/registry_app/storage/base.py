@@ -27,6 +27,9 @@ from typing import Any, ClassVar, Self
 
 from registry_app.storage.hashing import DIGEST_HEX_LEN
 
+# The largest piece read_range and read_upload yield: what one read may hold in memory.
+MAX_READ_PIECE = 8 * 1024 * 1024
+
 
 class StorageError(Exception):
     """The storage cannot do what was asked.
@@ -192,8 +195,8 @@ class BlobStorage(abc.ABC):
 
     @abc.abstractmethod
     def read_range(self, digest: str, start: int, length: int) -> Iterator[bytes]:
-        """The bytes ``[start, start + length)`` of a blob, clipped at its end, in pieces of a
-        bounded size. NotFound (raised by the first ``next()``) if the blob does not exist."""
+        """The bytes ``[start, start + length)`` of a blob, clipped at its end, in pieces of at most
+        MAX_READ_PIECE bytes. NotFound (raised by the first ``next()``) if the blob does not exist."""
 
     @abc.abstractmethod
     def walk_blobs(self, prefix: str = "") -> Iterator[BlobInfo]:
@@ -218,8 +221,9 @@ class BlobStorage(abc.ABC):
 
     @abc.abstractmethod
     def read_upload(self, upload_id: str, length: int, start: int = 0, state: UploadState = None) -> Iterator[bytes]:
-        """``length`` bytes of an upload from offset ``start``, for re-hashing. NotFound if there is
-        no such upload, StorageError if it ends before ``start + length``."""
+        """``length`` bytes of an upload from offset ``start``, for re-hashing, in pieces of at most
+        MAX_READ_PIECE bytes. NotFound if there is no such upload, StorageError if it ends before
+        ``start + length`` (both raised while iterating)."""
 
     @abc.abstractmethod
     def commit_upload(self, upload_id: str, size: int, digest: str, state: UploadState = None) -> None:
