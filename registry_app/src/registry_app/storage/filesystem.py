@@ -207,15 +207,6 @@ class FilesystemStorage(BlobStorage):
             raise _error("reading", "a blob", path, exc) from None
         return BlobInfo(digest, st.st_size, st.st_mtime)
 
-    def blob_size(self, digest: str) -> int | None:
-        path = self._blob_path(digest)
-        try:
-            return os.stat(path).st_size
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise _error("reading", "a blob", path, exc) from None
-
     def locate(self, digest: str, size: int) -> LocalFile:
         return LocalFile(str(self._blob_path(digest)), size)
 
