@@ -21,6 +21,7 @@ from registry_app.http.base import (
     json_response,
     send_response,
 )
+from registry_app.http.limits import BodyReceive
 from registry_app.http.v2 import API_VERSION, V2
 from registry_app.services.errors import NotFound, RegistryError
 from registry_app.services.registry import RegistryService
@@ -57,6 +58,7 @@ class RegistryApp:
         api: Any = None,
         audit: Any = None,
         secscan: Any = None,
+        body_idle_timeout: float = 0,
     ) -> None:
         self.registry = registry
         self.v2 = v2
@@ -65,6 +67,7 @@ class RegistryApp:
         self.api = api
         self.audit = audit
         self.secscan = secscan
+        self.body_idle_timeout = body_idle_timeout
         self.out = sys.stderr
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -91,6 +94,7 @@ class RegistryApp:
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
+        receive = BodyReceive(receive, self.body_idle_timeout)  # every body read has an idle limit
         if self.api is not None and scope["path"].startswith("/api/"):
             status = 500
 
@@ -100,7 +104,10 @@ class RegistryApp:
                     status = message["status"]
                 await send(message)
 
-            await self.api(scope, receive, send_logged)
+            try:
+                await self.api(scope, receive, send_logged)  # an ApiBodyGuard: bounded bodies
+            except ClientDisconnected:
+                status = 499
             self.access_log(Request(scope, receive), status, start)
             return
         req = Request(scope, receive)
@@ -121,7 +128,7 @@ class RegistryApp:
             )
         if req.path.startswith("/v2"):
             resp.headers.append(API_VERSION)
-        await send_response(send, resp, head)
+        await send_response(send, resp, head, receive)
         self.access_log(req, resp.status, start)
 
     def access_log(self, req: Request, status: int, start: float) -> None:
@@ -185,6 +192,7 @@ def create_app(config: Any) -> RegistryApp:
     storage = make_storage(*config.storage_driver)
     storage.check()
     from registry_app.http.api import ApiContext, create_api
+    from registry_app.http.api.guard import ApiBodyGuard
     from registry_app.services.audit import AuditLog
 
     auth = AuthService(store, config, directory=make_directory(config))
@@ -200,7 +208,9 @@ def create_app(config: Any) -> RegistryApp:
         secscan = SecurityScanner(SecscanStore(engine), auth, config)
         registry.on_manifests_deleted = secscan.manifests_deleted
     api = create_api(ApiContext(auth=auth, registry=registry, audit=audit, config=config, secscan=secscan))
-    return RegistryApp(registry, v2, blocking, HealthChecks(registry), api, audit, secscan)
+    guarded = ApiBodyGuard(api, blocking, int(config.get("REGISTRY_APP_MAX_API_BODY_SIZE")), auth.anonymous_push)
+    idle = float(config.get("REGISTRY_APP_BODY_IDLE_TIMEOUT"))
+    return RegistryApp(registry, v2, blocking, HealthChecks(registry), guarded, audit, secscan, idle)
 
 
 def make_directory(config: Any) -> Any:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs
@@ -81,15 +82,24 @@ class Request:
 
 
 class Response:
-    __slots__ = ("body", "headers", "path", "status")
+    """A response: ``body``, or a whole file sent by the server (``path``, zero copy), or a body
+    produced chunk by chunk (``stream``, with its Content-Length among the headers)."""
+
+    __slots__ = ("body", "headers", "path", "status", "stream")
 
     def __init__(
-        self, status: int, body: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None, path: str | None = None
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: list[tuple[bytes, bytes]] | None = None,
+        path: str | None = None,
+        stream: AsyncGenerator[bytes, None] | None = None,
     ) -> None:
         self.status = status
         self.body = body
         self.headers = headers if headers is not None else []
         self.path = path  # zero-copy file response
+        self.stream = stream
 
 
 def json_response(status: int, obj: Any, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
@@ -105,17 +115,47 @@ def error_body(exc: RegistryError) -> bytes:
     return json.dumps({"errors": [err]}).encode()
 
 
-async def send_response(send: Send, resp: Response, head: bool = False) -> None:
+async def send_response(send: Send, resp: Response, head: bool = False, receive: Receive | None = None) -> None:
     headers = resp.headers
-    if resp.path is None and not any(k == b"content-length" for k, _ in headers):
+    if resp.path is None and resp.stream is None and not any(k == b"content-length" for k, _ in headers):
         headers = [*headers, (b"content-length", str(len(resp.body)).encode())]
     await send({"type": "http.response.start", "status": resp.status, "headers": headers})
-    if head:
+    if resp.stream is not None and not head:
+        await send_stream(send, resp.stream, receive)
+    elif head:
+        if resp.stream is not None:
+            await resp.stream.aclose()
         await send({"type": "http.response.body", "body": b""})
     elif resp.path is not None:
         await send({"type": "http.response.pathsend", "path": resp.path})
     else:
         await send({"type": "http.response.body", "body": resp.body})
+
+
+async def send_stream(send: Send, chunks: AsyncGenerator[bytes, None], receive: Receive | None) -> None:
+    """Send a body chunk by chunk. The next chunk is produced only once the server has taken the
+    previous one: granian's ``send`` waits while its channel to the connection (4 chunks) is full,
+    so memory stays at a few chunks however slowly the client reads. A disconnect (seen through
+    ``receive``) stops the producer, which is always closed (its file with it)."""
+    gone = asyncio.ensure_future(_disconnected(receive)) if receive is not None else None
+    try:
+        async for chunk in chunks:
+            if gone is not None and gone.done():
+                return
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        await chunks.aclose()
+        if gone is not None:
+            gone.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await gone
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Returns when the client has gone (after the request body, ``receive`` waits for that)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 class Blocking:

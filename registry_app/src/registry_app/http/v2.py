@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import re
 import time
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -370,13 +372,27 @@ class V2:
             return Response(200, headers=[*base, _h("Content-Length", size)], path=location.path)
         start, end = rng
         length = end - start + 1
+        headers = [*base, _h("Content-Range", f"bytes {start}-{end}/{size}"), _h("Content-Length", length)]
         if req.method == "HEAD":
-            body = b""
-        else:
-            body = b"".join(await self.blocking(lambda: list(self.registry.read_blob_range(digest, start, length))))
-        return Response(
-            206, body, [*base, _h("Content-Range", f"bytes {start}-{end}/{size}"), _h("Content-Length", length)]
-        )
+            return Response(206, b"", headers)
+        # pathsend takes whole files only: a range is streamed in the storage's read chunks (1 MiB),
+        # each read in the pool once the previous one was taken by the server (see send_stream).
+        chunks = self.registry.read_blob_range(digest, start, length)
+        return Response(206, headers=headers, stream=self._read_in_pool(chunks))
+
+    async def _read_in_pool(self, chunks: Iterator[bytes]) -> AsyncGenerator[bytes, None]:
+        """A blocking iterator read one item at a time in the pool; closed (its file too) at the end."""
+        try:
+            while True:
+                chunk = await self.blocking(next, chunks, None)
+                if chunk is None:
+                    return
+                yield chunk
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                with contextlib.suppress(ValueError):  # still running in a pool thread after a cancel
+                    close()
 
     def _upload_headers(self, name: str, upload_id: str, size: int) -> list[tuple[bytes, bytes]]:
         return [

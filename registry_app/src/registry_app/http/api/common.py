@@ -108,8 +108,19 @@ def _identify(request: Request) -> Identity:
     raise ApiError(401, f"unsupported authorization scheme {kind!r}", "invalid_token")
 
 
+# Where http/api/guard.py leaves the caller it identified before reading a request body.
+IDENTITY_KEY = "registry_app.identity"
+
+
+def identify(request: Request) -> Identity:
+    """The caller of an API request, from its headers only (the body is not needed)."""
+    return _identify(request)
+
+
 def caller(request: Request) -> Identity:
-    ident = _identify(request)
+    ident = request.scope.get(IDENTITY_KEY)
+    if ident is None:
+        ident = _identify(request)
     request.state.identity = ident
     return ident
 

@@ -256,6 +256,23 @@ SCHEMA = {
                 'https',
             ],
         },
+        'REGISTRY_APP_BODY_IDLE_TIMEOUT': {
+            'description': (
+                'registry_app extension: seconds a request body (upload, mani'
+                'fest, API) may send nothing before the request is ended with'
+                ' 408 (default 60).'
+            ),
+            'minimum': 1,
+            'type': 'integer',
+        },
+        'REGISTRY_APP_MAX_API_BODY_SIZE': {
+            'description': (
+                'registry_app extension: largest accepted /api/v1 request bod'
+                'y in bytes (default 1 MiB).'
+            ),
+            'minimum': 1024,
+            'type': 'integer',
+        },
         'REGISTRY_APP_MAX_MANIFEST_SIZE': {
             'description': (
                 'registry_app extension: largest accepted manifest in bytes ('
