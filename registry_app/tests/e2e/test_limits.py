@@ -151,6 +151,9 @@ def test_server_memory_stays_flat_under_big_ranges_and_bodies(big_blob_server: t
         got = [f.result() for f in ranges]
         answers = [f.result() for f in posts]
 
+    growth = watch.peak - before
+    print(f"server RSS {before / MiB:.0f} MiB before, peak {watch.peak / MiB:.0f} MiB")
+    assert growth < 100 * MiB, f"server RSS grew by {growth / MiB:.0f} MiB (from {before / MiB:.0f} MiB)"
     for first, (status, headers, actual, n) in zip(offsets, got, strict=True):
         assert status == 206, (first, status)
         assert headers["content-range"] == f"bytes {first}-{BIG - 1}/{BIG}"
@@ -164,8 +167,6 @@ def test_server_memory_stays_flat_under_big_ranges_and_bodies(big_blob_server: t
     for answer in answers:
         assert answer.sent < 64 * MiB, f"the server read {answer.sent} bytes of a body it refuses"
         assert answer.closed, "a refused body's connection must be closed"
-    growth = watch.peak - before
-    assert growth < 100 * MiB, f"server RSS grew by {growth / MiB:.0f} MiB (from {before / MiB:.0f} MiB)"
 
 
 def test_range_edge_cases_keep_their_answers(big_blob_server: tuple[RegistryServer, str]) -> None:

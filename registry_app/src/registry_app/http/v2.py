@@ -375,8 +375,8 @@ class V2:
         headers = [*base, _h("Content-Range", f"bytes {start}-{end}/{size}"), _h("Content-Length", length)]
         if req.method == "HEAD":
             return Response(206, b"", headers)
-        # pathsend takes whole files only: a range is streamed in the storage's read chunks (1 MiB),
-        # each read in the pool once the previous one was taken by the server (see send_stream).
+        # pathsend takes whole files only: a range is streamed in the storage's reads (512 KiB),
+        # each read in the pool once the server took the previous one (see send_stream).
         chunks = self.registry.read_blob_range(digest, start, length)
         return Response(206, headers=headers, stream=self._read_in_pool(chunks))
 

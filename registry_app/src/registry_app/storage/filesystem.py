@@ -33,6 +33,9 @@ from registry_app.storage.drivers import register
 from registry_app.storage.hashing import DIGEST_HEX_LEN
 
 READ_CHUNK = 1024 * 1024
+# Reads of a blob range: each is one ASGI body message, and granian holds up to 4 of them per
+# response besides the one being read, so this sets a range response's memory (about 5x this).
+RANGE_CHUNK = 512 * 1024
 # Start writeback of an upload's pages once this much has been written since the last start, so
 # that the fsync before the upload's size is recorded finds most of the data already on disk.
 WRITEBACK_STEP = 4 * 1024 * 1024
@@ -232,7 +235,7 @@ class FilesystemStorage(BlobStorage):
                 fh.seek(start)
                 left = length
                 while left > 0:
-                    chunk = fh.read(min(READ_CHUNK, left))
+                    chunk = fh.read(min(RANGE_CHUNK, left))
                     if not chunk:
                         break
                     left -= len(chunk)
