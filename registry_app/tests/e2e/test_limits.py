@@ -216,10 +216,10 @@ BODY_ENDPOINTS = [
 @pytest.mark.parametrize("credentials", ["none", "bad-token"])
 @pytest.mark.parametrize(("method", "path"), BODY_ENDPOINTS)
 def test_bodies_are_read_only_after_credentials(
-    big_blob_server: tuple[RegistryServer, str], method: str, path: str, credentials: str
+    shared_registry: RegistryServer, method: str, path: str, credentials: str
 ) -> None:
     """A 64 MiB body without valid credentials is refused with 401 before the server reads it."""
-    server, _digest = big_blob_server
+    server = shared_registry
     headers = {"Content-Type": "application/json"}
     if credentials == "bad-token":
         headers["Authorization"] = "Bearer not-a-token"
