@@ -192,6 +192,22 @@ def test_range_edge_cases_keep_their_answers(big_blob_server: tuple[RegistryServ
     assert "Traceback" not in server.log()
 
 
+def test_range_of_an_unreadable_blob_is_an_error_response(shared_registry: RegistryServer) -> None:
+    """The range is opened before the 206 head is sent: a blob whose file went missing gets an
+    error response (503, no path in it), not a 206 that breaks off."""
+    server = shared_registry
+    data = bytes(range(256)) * 64
+    c = Client(server.url, auth=ADMIN)
+    assert c.push_blob("admin/gone", data).status_code == 201
+    digest = sha256(data)
+    hexpart = digest.split(":", 1)[1]
+    (server.data_dir / "storage" / "blobs" / "sha256" / hexpart[:2] / hexpart).unlink()
+    r = c.http.get(f"/v2/admin/gone/blobs/{digest}", headers={"range": "bytes=10-"})
+    assert r.status_code == 503, r.text
+    assert str(server.data_dir) not in r.text and "errors" in r.json()
+    c.close()
+
+
 def digest_tail(n: int) -> bytes:
     *_, last = pattern(BIG)
     return last[-n:]

@@ -30,8 +30,8 @@ from registry_app.services.errors import (
     Unauthorized,
 )
 from registry_app.services.names import check_digest, is_digest
-from registry_app.services.registry import Access, AppendSession, RegistryService
-from registry_app.storage.base import LocalFile, Redirect
+from registry_app.services.registry import Access, AppendSession, RegistryService, storage_error
+from registry_app.storage.base import LocalFile, Redirect, StorageError
 
 API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
 # Upload pipeline (see _receive_into): writes go out in batches of at least WRITE_BATCH bytes;
@@ -377,17 +377,27 @@ class V2:
             return Response(206, b"", headers)
         # pathsend takes whole files only: a range is streamed in the storage's reads (512 KiB),
         # each read in the pool once the server took the previous one (see send_stream).
+        # The first read happens before the head is sent, so a blob that cannot be read still gets
+        # an error response; after that a storage failure can only cut the response short.
         chunks = self.registry.read_blob_range(digest, start, length)
-        return Response(206, headers=headers, stream=self._read_in_pool(chunks))
-
-    async def _read_in_pool(self, chunks: Iterator[bytes]) -> AsyncGenerator[bytes, None]:
-        """A blocking iterator read one item at a time in the pool; closed (its file too) at the end."""
         try:
-            while True:
-                chunk = await self.blocking(next, chunks, None)
-                if chunk is None:
-                    return
+            first = await self.blocking(next, chunks, None)
+        except StorageError as exc:
+            raise storage_error(exc) from None
+        return Response(206, headers=headers, stream=self._read_in_pool(chunks, first))
+
+    async def _read_in_pool(self, chunks: Iterator[bytes], first: bytes | None) -> AsyncGenerator[bytes, None]:
+        """``first``, then a blocking iterator read one item at a time in the pool; closed (its
+        file too) at the end."""
+        chunk = first
+        try:
+            while chunk is not None:
                 yield chunk
+                try:
+                    chunk = await self.blocking(next, chunks, None)
+                except StorageError as exc:
+                    storage_error(exc)  # logs the detail; the client sees a short body
+                    return
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
