@@ -162,6 +162,7 @@ def cmd_config_validate(args: argparse.Namespace) -> int:
 
 def cmd_user_create(args: argparse.Namespace) -> int:
     from registry_app.services.auth import AuthService
+    from registry_app.services.passwords import MAX_PASSWORD_LENGTH
 
     config = load_config(args)
     if args.password_stdin:
@@ -172,6 +173,8 @@ def cmd_user_create(args: argparse.Namespace) -> int:
         return _fail("give the password on standard input with --password-stdin", EXIT_CONFIG)
     if len(password) < 8:
         return _fail("the password must have at least 8 characters", EXIT_CONFIG)
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return _fail(f"the password must have at most {MAX_PASSWORD_LENGTH} characters", EXIT_CONFIG)
     store = _open(config)
     if store.get_user(args.name) is not None:
         print(f"user {args.name} exists; left unchanged")

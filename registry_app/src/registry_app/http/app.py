@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
-import traceback
 from typing import Any
 
+from registry_app.http import incidents
 from registry_app.http.base import (
     Blocking,
     ClientDisconnected,
@@ -23,6 +22,7 @@ from registry_app.http.base import (
 )
 from registry_app.http.limits import BodyReceive
 from registry_app.http.v2 import API_VERSION, V2
+from registry_app.services import client_json
 from registry_app.services.errors import NotFound, RegistryError
 from registry_app.services.registry import RegistryService
 
@@ -97,17 +97,23 @@ class RegistryApp:
         receive = BodyReceive(receive, self.body_idle_timeout)  # every body read has an idle limit
         if self.api is not None and scope["path"].startswith("/api/"):
             status = 500
+            started = False
 
             async def send_logged(message: dict[str, Any]) -> None:
-                nonlocal status
+                nonlocal status, started
                 if message["type"] == "http.response.start":
-                    status = message["status"]
+                    status, started = message["status"], True
                 await send(message)
 
             try:
                 await self.api(scope, receive, send_logged)  # an ApiBodyGuard: bounded bodies
             except ClientDisconnected:
                 status = 499
+            except Exception:
+                # Starlette re-raises what its error handler answered (create_api logged it with a
+                # reference): do not log it twice. Unanswered, it is the server's to report.
+                if not started:
+                    raise
             self.access_log(Request(scope, receive), status, start)
             return
         req = Request(scope, receive)
@@ -119,13 +125,10 @@ class RegistryApp:
             return
         except RegistryError as exc:
             resp = self.error(req, exc)
-        except Exception:
-            self.out.write(f"ERROR unhandled exception for {req.method} {req.path}\n{traceback.format_exc()}")
-            resp = Response(
-                500,
-                error_body(RegistryError("internal server error; see the server log")),
-                [(b"content-type", b"application/json")],
-            )
+        except Exception as exc:  # logged with a reference; the client gets the kind and the reference
+            domain, message = incidents.unexpected(exc, f"{req.method} {req.path}", self.out)
+            domain.message = message
+            resp = Response(domain.status, error_body(domain), [(b"content-type", b"application/json")])
         if req.path.startswith("/v2"):
             resp.headers.append(API_VERSION)
         await send_response(send, resp, head, receive)
@@ -141,8 +144,8 @@ class RegistryApp:
             headers += self.v2.challenge(req, exc)
         exc.headers.pop("x-scope", None)
         headers += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
-        if exc.status >= 500:
-            self.out.write(f"ERROR {req.method} {req.path}: {exc.message}\n")
+        if exc.status >= 500:  # no internals to the client: the detail is logged under a reference
+            exc.message = incidents.server_error(exc, f"{req.method} {req.path}", self.out)
         return Response(exc.status, error_body(exc), headers)
 
     async def route(self, req: Request) -> Response:
@@ -170,7 +173,7 @@ class RegistryApp:
         if not self.secscan.webhook_authorized(req.headers.get("authorization")):
             return Response(401, b"Unauthorized", text)
         try:
-            data = json.loads(await req.body(64 * 1024))
+            data = client_json.loads(await req.body(64 * 1024))
         except (OverflowError, ValueError):
             data = None
         if not isinstance(data, dict) or "notification_id" not in data or "callback" not in data:

@@ -48,6 +48,8 @@ ROUTE = re.compile(
     r"referrers/(?P<subject>[^/]+)"
     r")$"
 )
+# Largest page of /v2/_catalog and tags/list (distribution's default catalog maxentries).
+MAX_PAGE_SIZE = 1000
 CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 
 
@@ -577,7 +579,10 @@ def _accept_list(header: str | None) -> list[str]:
     return [part.split(";", 1)[0].strip().lower() for part in header.split(",") if part.strip()]
 
 
-def _int_param(value: str | None, name: str) -> int | None:
+def _int_param(value: str | None, name: str, most: int = MAX_PAGE_SIZE) -> int | None:
+    """A page size: None when absent, 400 PAGINATION_NUMBER_INVALID when not a non-negative
+    integer, and at most ``most`` (a larger request gets that many and a Link to the rest, as
+    Quay clamps ``n`` to its page size; the spec lets a registry return fewer than ``n``)."""
     if value is None or value == "":
         return None
     try:
@@ -586,7 +591,7 @@ def _int_param(value: str | None, name: str) -> int | None:
         raise PaginationInvalid(f"query parameter {name} must be an integer") from None
     if n < 0:
         raise PaginationInvalid(f"query parameter {name} must not be negative")
-    return n
+    return min(n, most)
 
 
 def _content_range(header: str | None, length: int | None) -> tuple[int, int] | None:

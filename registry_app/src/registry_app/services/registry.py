@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from registry_app.db.store import ManifestRow, MissingReferences, RepoRow, Store
 from registry_app.services import manifests as mf
@@ -34,13 +35,14 @@ from registry_app.services.errors import (
     NameInvalid,
     NameUnknown,
     RangeInvalid,
+    RegistryError,
     StorageFull,
     StorageUnavailable,
     Unauthorized,
 )
 from registry_app.services.identity import IdentityError
 from registry_app.services.names import check_digest, check_tag, is_digest, split_repository
-from registry_app.storage.base import BlobLocation, BlobStorage, StorageError, UploadState, UploadWriter
+from registry_app.storage.base import BlobLocation, BlobStorage, NotFound, StorageError, UploadState, UploadWriter
 from registry_app.storage.hashing import Hasher, hashed_bytes, new_hasher
 
 log = logging.getLogger(__name__)
@@ -48,11 +50,35 @@ log = logging.getLogger(__name__)
 ACTION_FOR_CHALLENGE = {"pull": "pull", "push": "pull,push", "delete": "delete"}
 
 
-def storage_error(exc: StorageError) -> Exception:
-    """The client-facing error for a storage failure: the driver's message (which names no path or
-    key); the detail goes to the log."""
-    log.warning("storage: %s", exc.detail)
-    return StorageFull(exc.message) if exc.full else StorageUnavailable(exc.message)
+def storage_error(exc: StorageError, upload_id: str | None = None) -> Exception:
+    """The domain error for a storage failure: the client learns the kind (full, unavailable: the
+    driver's message, which names no path or key) or that the upload is gone; the path and the
+    system's reason are logged with the answer's reference (``log_detail``)."""
+    if isinstance(exc, NotFound):
+        return BlobUploadUnknown("blob upload unknown to registry", {"uuid": upload_id} if upload_id else None)
+    if exc.full:
+        return StorageFull(exc.message, log_detail=exc.detail)
+    return StorageUnavailable(exc.message, log_detail=exc.detail)
+
+
+def database_unavailable(exc: BaseException) -> RegistryError:
+    """The client is told that the database is unavailable; the driver's words (which name the
+    server, the database, the role or SQL) only reach the log."""
+    orig = str(getattr(exc, "orig", None) or exc).strip()
+    return DatabaseUnavailable("database unavailable", log_detail=orig.splitlines()[0] if orig else type(exc).__name__)
+
+
+# What the database layer raises when the database cannot be used right now: the driver cannot
+# reach or use it (connection refused or lost, locked, read-only, I/O error), or the pool is full.
+DATABASE_OUTAGES: tuple[type[Exception], ...] = (OperationalError, PoolTimeout)
+
+
+def as_domain_error(exc: BaseException) -> RegistryError | None:
+    """The domain error for an infrastructure exception that escaped the services (a database
+    outage: DatabaseUnavailable), or None."""
+    if isinstance(exc, DATABASE_OUTAGES):
+        return database_unavailable(exc)
+    return None
 
 
 @dataclass(frozen=True)
@@ -274,8 +300,7 @@ class RegistryService:
         try:
             return fn(*args)
         except OperationalError as exc:
-            orig = getattr(exc, "orig", exc)
-            raise DatabaseUnavailable(f"database unavailable: {str(orig).strip().splitlines()[0]}") from None
+            raise database_unavailable(exc) from None
 
     # -- blobs ---------------------------------------------------------------------------------
     def blob(self, acc: Access, digest: str) -> tuple[int, BlobLocation]:
@@ -416,7 +441,7 @@ class RegistryService:
         try:
             writer = self.storage.open_upload(upload_id, row.size, row.storage_state)
         except StorageError as exc:
-            raise storage_error(exc) from None
+            raise storage_error(exc, upload_id) from None
         pipe = self._claim_pipe(upload_id, row.size, row.hash_alg, row.hash_state, row.storage_state)
         return AppendSession(upload_id, row.size, writer, pipe)
 
@@ -482,7 +507,7 @@ class RegistryService:
                 for chunk in self.storage.read_upload(upload_id, row.size, 0, row.storage_state):
                     hasher.update(chunk)
             except StorageError as exc:
-                raise storage_error(exc) from None
+                raise storage_error(exc, upload_id) from None
             actual = f"{algorithm}:{hasher.hexdigest()}"
         if actual != digest:
             self.cancel_upload(acc, upload_id)
@@ -494,7 +519,7 @@ class RegistryService:
         try:
             self.storage.commit_upload(upload_id, row.size, digest, row.storage_state)
         except StorageError as exc:
-            raise storage_error(exc) from None
+            raise storage_error(exc, upload_id) from None
         self._db(self.store.publish_upload, upload_id, acc.repo.id, digest, row.size)
         self._drop_pipe(upload_id)
 
@@ -587,13 +612,13 @@ class RegistryService:
     def _apply_expires_after(self, repo_id: int, config_digest: str, tags: list[str]) -> None:
         """Quay's ``quay.expires-after`` image label (e.g. 2w, 3d, 8h): the pushed tags expire that
         long after the push."""
-        from registry_app.services.tags import TIMESPAN, timespan_s
+        from registry_app.services.tags import TIMESPAN, read_image_config, timespan_s
 
+        config = read_image_config(self.storage, config_digest)
         try:
-            config = json.loads(self.storage.read_blob(config_digest))
-            value = (config.get("config") or {}).get("Labels", {}).get("quay.expires-after")
-        except (StorageError, ValueError, AttributeError):
-            return  # not an image config (an artifact), or unreadable; nothing to apply
+            value = ((config or {}).get("config") or {}).get("Labels", {}).get("quay.expires-after")
+        except AttributeError:
+            return  # not an image config (an artifact); nothing to apply
         if isinstance(value, str) and TIMESPAN.match(value.strip()):
             seconds = timespan_s(value.strip(), "0s")
             self._db(self.store.set_tag_expiration, repo_id, tags, int(time.time() * 1000) + seconds * 1000)
@@ -659,4 +684,12 @@ def mf_tag_ok(tag: str) -> bool:
     return TAG.fullmatch(tag) is not None
 
 
-__all__ = ["Access", "AppendSession", "RegistryService", "storage_error"]
+__all__ = [
+    "DATABASE_OUTAGES",
+    "Access",
+    "AppendSession",
+    "RegistryService",
+    "as_domain_error",
+    "database_unavailable",
+    "storage_error",
+]

@@ -19,6 +19,7 @@ from typing import Any
 
 from registry_app.db.store import ManifestRow, RepoRow, Store
 from registry_app.db.tags import LabelRow, LiveTag, TagHistoryRow, TagStore
+from registry_app.services import client_json
 from registry_app.services import manifests as mf
 from registry_app.services.errors import NotFound, RegistryError
 from registry_app.services.names import TAG
@@ -67,11 +68,29 @@ def is_json(value: str) -> bool:
     """Quay's test for a label value that is a JSON object or array."""
     if (value.startswith("{") and value.endswith("}")) or (value.startswith("[") and value.endswith("]")):
         try:
-            json.loads(value)
+            client_json.loads(value)
             return True
         except ValueError:
             return False
     return False
+
+
+# An image config larger than this is not read (labels, layer history): it is a client's upload,
+# and a whole read plus parse costs several times its size in memory.
+MAX_CONFIG_SIZE = 4 * 1024 * 1024
+
+
+def read_image_config(storage: BlobStorage, digest: str) -> dict[str, Any] | None:
+    """The image config blob ``digest`` as a JSON object; None when it is missing, larger than
+    MAX_CONFIG_SIZE, not JSON (or too deeply nested) or not an object."""
+    try:
+        size = storage.blob_size(digest)
+        if size is None or size > MAX_CONFIG_SIZE:
+            return None
+        config = client_json.loads(storage.read_blob(digest))
+    except (StorageError, OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
 
 
 def parse_time(text: Any) -> float | None:
@@ -241,11 +260,7 @@ class TagService:
         desc = doc.get("config")
         if not isinstance(desc, dict) or not isinstance(desc.get("digest"), str):
             return None
-        try:
-            config = json.loads(self.storage.read_blob(desc["digest"]))
-        except (StorageError, OSError, ValueError):
-            return None
-        return config if isinstance(config, dict) else None
+        return read_image_config(self.storage, desc["digest"])
 
     def manifest_info(self, manifest: ManifestRow) -> ManifestInfo:
         """The manifest and its layers as Quay's manifest view shows them: one entry per history
