@@ -59,6 +59,7 @@ class RegistryApp:
         audit: Any = None,
         secscan: Any = None,
         body_idle_timeout: float = 0,
+        uploads: Any = None,
     ) -> None:
         self.registry = registry
         self.v2 = v2
@@ -68,6 +69,7 @@ class RegistryApp:
         self.audit = audit
         self.secscan = secscan
         self.body_idle_timeout = body_idle_timeout
+        self.uploads = uploads  # services.uploads.UploadCollector
         self.out = sys.stderr
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -82,12 +84,17 @@ class RegistryApp:
                         self.audit.start()
                     if self.secscan is not None:
                         self.secscan.start()
+                    if self.uploads is not None:
+                        self.uploads.start()
                     await send({"type": "lifespan.startup.complete"})
                 elif msg["type"] == "lifespan.shutdown":
                     if self.audit is not None:
                         self.audit.stop()
                     if self.secscan is not None:
                         await self.blocking(self.secscan.stop)
+                    if self.uploads is not None:
+                        await self.blocking(self.uploads.stop)
+                        self.registry.activity.stop()
                     self.blocking.pool.shutdown(wait=False, cancel_futures=True)
                     await send({"type": "lifespan.shutdown.complete"})
                     return
@@ -187,6 +194,7 @@ def create_app(config: Any) -> RegistryApp:
     from registry_app.db.engine import ensure_schema, make_engine
     from registry_app.db.store import Store
     from registry_app.services.auth import AuthService
+    from registry_app.services.uploads import UploadCollector
     from registry_app.storage import make_storage
 
     engine = make_engine(config.db_uri, config.get("DB_CONNECTION_ARGS"))
@@ -213,7 +221,8 @@ def create_app(config: Any) -> RegistryApp:
     api = create_api(ApiContext(auth=auth, registry=registry, audit=audit, config=config, secscan=secscan))
     guarded = ApiBodyGuard(api, blocking, int(config.get("REGISTRY_APP_MAX_API_BODY_SIZE")), auth.anonymous_push)
     idle = float(config.get("REGISTRY_APP_BODY_IDLE_TIMEOUT"))
-    return RegistryApp(registry, v2, blocking, HealthChecks(registry), guarded, audit, secscan, idle)
+    uploads = UploadCollector(store, storage, registry.upload_settings)
+    return RegistryApp(registry, v2, blocking, HealthChecks(registry), guarded, audit, secscan, idle, uploads)
 
 
 def make_directory(config: Any) -> Any:
