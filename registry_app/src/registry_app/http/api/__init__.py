@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry_app.http import incidents
 from registry_app.http.api.common import ApiContext, ApiError, quay_error
+from registry_app.http.api.document import complete_document
 from registry_app.services.errors import RegistryError
 from registry_app.services.identity import IdentityError
 from registry_app.services.registry import DATABASE_OUTAGES
@@ -101,6 +102,16 @@ def create_api(ctx: ApiContext) -> FastAPI:
             continue  # Quay's show_if(FEATURE_SECURITY_SCANNER): no such path without the feature
         module = importlib.import_module(f"registry_app.http.api.{name}")
         app.include_router(module.router, prefix="/api/v1")
+
+    generate = app.openapi
+
+    def openapi_with_links() -> dict[str, Any]:
+        """FastAPI's document (generated once, cached), completed by http/api/document.py."""
+        first = app.openapi_schema is None
+        document = generate()
+        return complete_document(document) if first else document
+
+    app.openapi = openapi_with_links  # type: ignore[method-assign]
 
     @app.get("/api/v1/discovery", tags=["discovery"], summary="The API described in OpenAPI")
     def discovery() -> dict[str, Any]:
