@@ -106,13 +106,13 @@ def test_bound_on_open_uploads_holds_under_concurrency(world: tuple[Store, Files
     account = store.create_repo("bob", "x", "private", True).namespace_id
 
     def one(_: int) -> bool:
-        return store.create_upload(str(uuid.uuid4()), repo_id, "sha256", None, account, 5)
+        return store.create_upload(str(uuid.uuid4()), repo_id, "sha256", None, account_id=account, max_open=5)
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(one, range(24)))
     assert results.count(True) == 5
-    assert store.create_upload(str(uuid.uuid4()), repo_id, "sha256", None, None, 5)  # another account
-    assert store.create_upload(str(uuid.uuid4()), repo_id, "sha256", None, account, 0)  # 0: no bound
+    assert store.create_upload(str(uuid.uuid4()), repo_id, "sha256", None, account_id=None, max_open=5)  # anonymous
+    assert store.create_upload(str(uuid.uuid4()), repo_id, "sha256", None, account_id=account, max_open=0)  # no bound
 
 
 def test_settings_and_quay_fallbacks() -> None:
