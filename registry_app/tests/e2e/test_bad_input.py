@@ -240,3 +240,35 @@ def test_api_body_nested_too_deep(http: httpx.Client, clean_log: None) -> None:
         headers={"content-type": "application/json"},
     )
     assert 400 <= r.status_code < 500, r.text
+
+
+def test_image_config_dates_out_of_range(server: RegistryServer, http: httpx.Client, clean_log: None) -> None:
+    """History dates of an image config (a client's blob) that an offset pushes past year 9999 or
+    before year 1 are no date: the manifest view shows none instead of failing to format them."""
+    history = [
+        {"created": "9999-12-31T23:59:59-12:00", "created_by": "RUN late"},
+        {"created": "0001-01-01T00:00:00+14:00", "created_by": "RUN early"},
+        {"created": "0001-01-01T00:00:00Z", "created_by": "RUN ko's epoch"},
+    ]
+    config = json.dumps({"architecture": "amd64", "os": "linux", "history": history}).encode()
+    layers = [b"late layer", b"early layer", b"epoch layer"]
+    c = Client(server.url, auth=ADMIN)
+    try:
+        for blob in (config, *layers):
+            assert c.push_blob("admin/bad", blob).status_code == 201
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG, "digest": sha256(config), "size": len(config)},
+                "layers": [{"mediaType": "application/octet-stream", "digest": sha256(b), "size": len(b)}
+                           for b in layers],
+            }
+        ).encode()
+        assert c.put_manifest("admin/bad", "dates", manifest).status_code == 201
+    finally:
+        c.close()
+    r = http.get(f"/api/v1/repository/admin/bad/manifest/{sha256(manifest)}")
+    assert r.status_code == 200, r.text
+    dates = [layer["created_datetime"] for layer in r.json()["layers"]]
+    assert dates == [None, None, "Mon, 01 Jan 0001 00:00:00 -0000"], dates

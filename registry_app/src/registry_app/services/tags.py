@@ -93,6 +93,10 @@ def read_image_config(storage: BlobStorage, digest: str) -> dict[str, Any] | Non
     return config if isinstance(config, dict) else None
 
 
+EARLIEST_TIME_S = -62135596800.0  # 0001-01-01T00:00:00Z
+LATEST_TIME_S = 253402300800.0  # 10000-01-01T00:00:00Z
+
+
 def parse_time(text: Any) -> float | None:
     """An RFC 3339 time from an image config (nanoseconds allowed) as Unix seconds, or None."""
     if not isinstance(text, str) or not text:
@@ -104,9 +108,12 @@ def parse_time(text: Any) -> float | None:
     zone = m.group(4) or "Z"
     zone = "+00:00" if zone in ("Z", "z") else zone if ":" in zone else f"{zone[:3]}:{zone[3:]}"
     try:
-        return datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}{frac}{zone}").timestamp()
+        seconds = datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}{frac}{zone}").timestamp()
     except ValueError:
         return None
+    # A time an offset pushes outside years 1-9999 in UTC is the client's nonsense, and no date
+    # formatter can write it (formatdate raised ValueError: a 500 on the manifest view).
+    return seconds if EARLIEST_TIME_S <= seconds < LATEST_TIME_S else None
 
 
 @dataclass(frozen=True)
