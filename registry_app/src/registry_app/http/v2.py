@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from registry_app.db.store import RepoRow
+from registry_app.http import incidents
 from registry_app.http.base import Blocking, ClientDisconnected, Request, Response, json_response
 from registry_app.services import manifests as mf
 from registry_app.services.auth import ANONYMOUS, AuthService, Identity, Scope
@@ -397,8 +398,8 @@ class V2:
                 yield chunk
                 try:
                     chunk = await self.blocking(next, chunks, None)
-                except StorageError as exc:
-                    storage_error(exc)  # logs the detail; the client sees a short body
+                except StorageError as exc:  # the head is sent: the client sees a short body
+                    incidents.log_incident("a range response was cut short by the storage", exc.detail)
                     return
         finally:
             close = getattr(chunks, "close", None)

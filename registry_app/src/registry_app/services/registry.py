@@ -55,10 +55,11 @@ RETRY_AFTER_S = 60  # told to a client over the bound on open uploads
 
 def storage_error(exc: StorageError, upload_id: str | None = None) -> Exception:
     """The domain error for a storage failure: the client learns the kind (full, unavailable: the
-    driver's message, which names no path or key) or that the upload is gone; the path and the
-    system's reason are logged with the answer's reference (``log_detail``)."""
-    if isinstance(exc, NotFound):
-        return BlobUploadUnknown("blob upload unknown to registry", {"uuid": upload_id} if upload_id else None)
+    driver's message, which names no path or key) or, for ``upload_id``, that the upload is gone.
+    The path and the system's reason are in ``log_detail``, which the HTTP layer logs with the
+    answer's reference (a caller that cannot answer any more logs it itself)."""
+    if isinstance(exc, NotFound) and upload_id is not None:  # a blob the database knows is a 503
+        return BlobUploadUnknown("blob upload unknown to registry", {"uuid": upload_id})
     if exc.full:
         return StorageFull(exc.message, log_detail=exc.detail)
     return StorageUnavailable(exc.message, log_detail=exc.detail)
