@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from registry_app.http import incidents
 from registry_app.http.base import (
@@ -48,6 +48,14 @@ class HealthChecks:
         return services
 
 
+class BackgroundWorkers(Protocol):
+    """What the lifespan starts and stops: the process's workers (``workers.base.WorkerGroup``)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> bool: ...
+
+
 class RegistryApp:
     def __init__(
         self,
@@ -59,6 +67,7 @@ class RegistryApp:
         audit: Any = None,
         secscan: Any = None,
         body_idle_timeout: float = 0,
+        workers: BackgroundWorkers | None = None,
         uploads: Any = None,
     ) -> None:
         self.registry = registry
@@ -69,6 +78,7 @@ class RegistryApp:
         self.audit = audit
         self.secscan = secscan
         self.body_idle_timeout = body_idle_timeout
+        self.workers = workers
         self.uploads = uploads  # services.uploads.UploadCollector
         self.out = sys.stderr
 
@@ -80,18 +90,14 @@ class RegistryApp:
             while True:
                 msg = await receive()
                 if msg["type"] == "lifespan.startup":
-                    if self.audit is not None:
-                        self.audit.start()
-                    if self.secscan is not None:
-                        self.secscan.start()
+                    if self.workers is not None:
+                        self.workers.start()  # background workers in this server process
                     if self.uploads is not None:
                         self.uploads.start()
                     await send({"type": "lifespan.startup.complete"})
                 elif msg["type"] == "lifespan.shutdown":
-                    if self.audit is not None:
-                        self.audit.stop()
-                    if self.secscan is not None:
-                        await self.blocking(self.secscan.stop)
+                    if self.workers is not None:
+                        await self.blocking(self.workers.stop)  # graceful, bounded; flushes the audit log
                     if self.uploads is not None:
                         await self.blocking(self.uploads.stop)
                         self.registry.activity.stop()
@@ -189,46 +195,26 @@ class RegistryApp:
         return Response(200, b"Okay", text)
 
 
-def create_app(config: Any) -> RegistryApp:
-    """Wire the whole application from a validated Config. The only place that does."""
-    from registry_app.db.engine import ensure_schema, make_engine
-    from registry_app.db.store import Store
-    from registry_app.services.auth import AuthService
-    from registry_app.services.uploads import UploadCollector
-    from registry_app.storage import make_storage
-
-    engine = make_engine(config.db_uri, config.get("DB_CONNECTION_ARGS"))
-    ensure_schema(engine, auto_migrate=config.is_sqlite)
-    store = Store(engine)
-    storage = make_storage(*config.storage_driver)
-    storage.check()
+def create_app(config: Any, run_workers: bool = True) -> RegistryApp:
+    """The web application on the parts ``wiring.build_core`` makes from a validated Config, with
+    the process's background workers (``wiring.build_workers``): all that the configuration turns
+    on, or with ``run_workers=False`` (``serve --no-workers``) only the local ones (the audit
+    log's flush), the others then running in ``registry-app worker``."""
     from registry_app.http.api import ApiContext, create_api
     from registry_app.http.api.guard import ApiBodyGuard
-    from registry_app.services.audit import AuditLog
+    from registry_app.services.uploads import UploadCollector
+    from registry_app.wiring import build_core, build_workers
 
-    auth = AuthService(store, config, directory=make_directory(config))
-    registry = RegistryService(store, storage, auth, config)
-    audit = AuditLog(engine)
+    core = build_core(config)
     blocking = Blocking()
-    v2 = V2(registry, auth, blocking, config, audit)
-    secscan = None
-    if config.get("FEATURE_SECURITY_SCANNER"):
-        from registry_app.db.secscan import SecscanStore
-        from registry_app.services.secscan import SecurityScanner
-
-        secscan = SecurityScanner(SecscanStore(engine), auth, config)
-        registry.on_manifests_deleted = secscan.manifests_deleted
-    api = create_api(ApiContext(auth=auth, registry=registry, audit=audit, config=config, secscan=secscan))
-    guarded = ApiBodyGuard(api, blocking, int(config.get("REGISTRY_APP_MAX_API_BODY_SIZE")), auth.anonymous_push)
+    v2 = V2(core.registry, core.auth, blocking, config, core.audit)
+    api = create_api(
+        ApiContext(auth=core.auth, registry=core.registry, audit=core.audit, config=config, secscan=core.secscan)
+    )
+    max_body = int(config.get("REGISTRY_APP_MAX_API_BODY_SIZE"))
+    guarded = ApiBodyGuard(api, blocking, max_body, core.auth.anonymous_push)
     idle = float(config.get("REGISTRY_APP_BODY_IDLE_TIMEOUT"))
-    uploads = UploadCollector(store, storage, registry.upload_settings)
-    return RegistryApp(registry, v2, blocking, HealthChecks(registry), guarded, audit, secscan, idle, uploads)
-
-
-def make_directory(config: Any) -> Any:
-    """The LDAP directory when AUTHENTICATION_TYPE is LDAP, else None (database users)."""
-    if config.get("AUTHENTICATION_TYPE", "Database") != "LDAP":
-        return None
-    from registry_app.services.ldap import LdapDirectory
-
-    return LdapDirectory(config)
+    workers = build_workers(core, None if run_workers else [])
+    health = HealthChecks(core.registry)
+    uploads = UploadCollector(core.store, core.storage, core.registry.upload_settings)
+    return RegistryApp(core.registry, v2, blocking, health, guarded, core.audit, core.secscan, idle, workers, uploads)

@@ -1,0 +1,181 @@
+"""Composition: registry_app's parts built from a validated Config, in one place.
+
+``build_core`` makes what every process needs (database engine and stores, storage, auth, the
+registry service, the audit log, the security scanner when it is on). ``http.app.create_app``
+adds the web side to it for ``registry-app serve``; ``registry-app worker`` runs workers on it
+without any web side. ``WORKERS`` registers every background worker by name: what it is, when the
+configuration turns it on, and how it is built (its interval and endpoints passed explicitly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from registry_app.config import Config, ConfigError
+from registry_app.db.engine import ensure_schema, make_engine
+from registry_app.db.leases import LeaseStore
+from registry_app.db.store import Store
+from registry_app.services.audit import AuditLog
+from registry_app.services.auth import AuthService
+from registry_app.services.registry import RegistryService
+from registry_app.services.secscan import SecurityScanner
+from registry_app.storage import BlobStorage, make_storage
+from registry_app.workers.audit import AuditFlushWorker
+from registry_app.workers.base import Lease, Mode, Worker, WorkerGroup
+from registry_app.workers.clair_cleanup import ClairCleanupWorker
+from registry_app.workers.security import LEASE_NAME as SECURITY_LEASE
+from registry_app.workers.security import SecurityWorker, lease_ttl_s
+
+
+@dataclass
+class Core:
+    """The parts of one process, without the web side."""
+
+    config: Config
+    engine: Engine
+    store: Store
+    storage: BlobStorage
+    auth: AuthService
+    registry: RegistryService
+    audit: AuditLog
+    secscan: SecurityScanner | None = None
+
+
+def build_core(config: Config) -> Core:
+    """Open (SQLite: create or migrate; PostgreSQL: check) the database, check the storage, and
+    build the services. Raises DatabaseError or StorageError when either cannot be used."""
+    from registry_app.db.secscan import SecscanStore
+    from registry_app.services.secscan import ScannerSettings
+
+    engine = make_engine(config.db_uri, config.get("DB_CONNECTION_ARGS"))
+    ensure_schema(engine, auto_migrate=config.is_sqlite)
+    store = Store(engine)
+    storage = make_storage(*config.storage_driver)
+    storage.check()
+    auth = AuthService(store, config, directory=make_directory(config))
+    registry = RegistryService(store, storage, auth, config)
+    core = Core(config, engine, store, storage, auth, registry, AuditLog(engine))
+    if config.get("FEATURE_SECURITY_SCANNER"):
+        core.secscan = SecurityScanner(SecscanStore(engine), auth, ScannerSettings.from_config(config))
+        registry.on_manifests_deleted = core.secscan.manifests_deleted
+    return core
+
+
+def make_directory(config: Config) -> Any:
+    """The LDAP directory when AUTHENTICATION_TYPE is LDAP, else None (database users)."""
+    if config.get("AUTHENTICATION_TYPE", "Database") != "LDAP":
+        return None
+    from registry_app.services.ldap import LdapDirectory
+
+    return LdapDirectory(config)
+
+
+# -- the workers, by name -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WorkerEntry:
+    cls: type[Worker]
+    off_because: Callable[[Config], str | None]  # why this configuration leaves it off; None: on
+    build: Callable[[Core], Worker]
+
+    @property
+    def name(self) -> str:
+        return self.cls.name
+
+    @property
+    def mode(self) -> Mode:
+        return self.cls.mode
+
+    @property
+    def summary(self) -> str:
+        return (self.cls.__doc__ or "").strip().splitlines()[0]
+
+
+def _scanner(core: Core) -> SecurityScanner:
+    assert core.secscan is not None, "built only when FEATURE_SECURITY_SCANNER is on"
+    return core.secscan
+
+
+def _security(core: Core) -> Worker:
+    scanner = _scanner(core)
+    interval = scanner.settings.interval_s
+    worker = SecurityWorker(scanner, Lease(LeaseStore(core.engine), SECURITY_LEASE, lease_ttl_s(interval)), interval)
+    scanner.on_notification_queued = worker.wake  # Clair's webhook reached this process
+    return worker
+
+
+def _clair_cleanup(core: Core) -> Worker:
+    scanner = _scanner(core)
+    worker = ClairCleanupWorker(scanner, scanner.store.cleanup_queue, scanner.settings.interval_s)
+    scanner.on_cleanup_queued = worker.wake  # a delete in this process
+    return worker
+
+
+def _scanner_off(config: Config) -> str | None:
+    return None if config.get("FEATURE_SECURITY_SCANNER") else "FEATURE_SECURITY_SCANNER is not true"
+
+
+def _cleanup_off(config: Config) -> str | None:
+    if not config.get("SECURITY_SCANNER_V4_MANIFEST_CLEANUP", True):
+        return "SECURITY_SCANNER_V4_MANIFEST_CLEANUP is false"
+    return _scanner_off(config)
+
+
+WORKERS: tuple[WorkerEntry, ...] = (
+    WorkerEntry(SecurityWorker, _scanner_off, _security),
+    WorkerEntry(ClairCleanupWorker, _cleanup_off, _clair_cleanup),
+    WorkerEntry(AuditFlushWorker, lambda _config: None, lambda core: AuditFlushWorker(core.audit)),
+    # Next: the upload collector (issue 9's services/uploads.collect_abandoned_uploads, a SINGLETON
+    # on the lease "upload-collector", REGISTRY_APP_UPLOAD_CLEANUP_INTERVAL), GC, notification
+    # delivery (a QUEUE on repository_event), mirroring.
+)
+
+
+def worker_entry(name: str) -> WorkerEntry | None:
+    return next((entry for entry in WORKERS if entry.name == name), None)
+
+
+def select_workers(config: Config, names: Sequence[str] | None) -> list[WorkerEntry]:
+    """The workers a process runs. ``names`` None: every one the configuration turns on.
+    Otherwise the named ones, each of which must exist and be on (a ConfigError names every
+    problem). The local workers (``Mode.LOCAL``: the process's own buffers) are always added."""
+    local = [e for e in WORKERS if e.mode is Mode.LOCAL and e.off_because(config) is None]
+    if names is None:
+        return [e for e in WORKERS if e.mode is not Mode.LOCAL and e.off_because(config) is None] + local
+    problems = []
+    chosen: list[WorkerEntry] = []
+    known = ", ".join(e.name for e in WORKERS if e.mode is not Mode.LOCAL)
+    for name in dict.fromkeys(names):
+        entry = worker_entry(name)
+        if entry is None:
+            problems.append(f"{name}: no such worker (workers: {known})")
+        elif entry.mode is Mode.LOCAL:
+            problems.append(f"{name}: runs in every process by itself; it is not chosen by name")
+        elif (why := entry.off_because(config)) is not None:
+            problems.append(f"{name}: off in this configuration ({why})")
+        else:
+            chosen.append(entry)
+    if problems:
+        raise ConfigError("registry-app worker", problems)
+    return chosen + local
+
+
+def build_workers(core: Core, names: Sequence[str] | None = None) -> WorkerGroup:
+    """``select_workers`` built on ``core``: ``names`` None for every worker that is on, ``[]``
+    for the local ones only (``serve --no-workers``)."""
+    return WorkerGroup(entry.build(core) for entry in select_workers(core.config, names))
+
+
+__all__ = [
+    "WORKERS",
+    "Core",
+    "WorkerEntry",
+    "build_core",
+    "build_workers",
+    "make_directory",
+    "select_workers",
+    "worker_entry",
+]
