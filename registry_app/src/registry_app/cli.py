@@ -163,7 +163,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     for warning in config.warnings:
         print(f"registry-app: config: {warning}", file=sys.stderr)
     select_workers(config, args.names or None)  # unknown or disabled names: a ConfigError before anything opens
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("registry_app").setLevel(logging.INFO)  # the workers' rounds; libraries stay quiet
     try:
         group = build_workers(build_core(config), args.names or None)
     except StorageError as exc:
