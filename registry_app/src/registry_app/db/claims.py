@@ -18,6 +18,9 @@ How a claim is made:
   equivalent of SKIP LOCKED there (consumers queue for the lock instead of skipping rows; a claim
   holds the lock for two short statements).
 
+Either way a claim first looks for a free row with a plain read, so polling an empty queue takes
+no write lock (on SQLite, the whole database's).
+
 Delivery is at least once: a consumer that outlives its claim (``claim_ms``) without ``extend``
 may see its row claimed by another. ``complete`` and ``release`` only touch rows still claimed by
 the caller. Times come from the consumers' clocks: hosts must keep them in step (NTP).
@@ -55,6 +58,9 @@ class ClaimQueue:
         now = now_ms()
         free = t.c.claimed_until_ms <= now
         q = select(t.c.id).where(free if where is None else free & where).order_by(*self.order_by).limit(limit)
+        with self.engine.connect() as conn:  # an empty queue costs a read, not a write lock
+            if conn.execute(q.limit(1)).first() is None:
+                return []
         if self.postgres:
             q = q.with_for_update(skip_locked=True)
         with write_tx(self.engine) as conn:
