@@ -148,6 +148,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from registry_app.storage import StorageError
     from registry_app.wiring import WORKERS, build_core, build_workers, select_workers
+    from registry_app.workers.base import Mode
 
     if args.list:
         config = load_config(args) if args.config_dir or args.data_dir else None
@@ -156,7 +157,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             if config is not None:
                 why = entry.off_because(config)
                 state = "on" if why is None else f"off ({why})"
-            where = "every process, not chosen by name" if entry.mode.value == "local" else entry.mode.value
+            where = "every process, not chosen by name" if entry.mode is Mode.LOCAL else entry.mode.value
             print(f"{entry.name:<15} {where:<35} {entry.summary}" + (f" [{state}]" if state else ""))
         return 0
     config = load_config(args)
@@ -178,7 +179,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    shared = [w.name for w in group if w.mode.value != "local"]
+    shared = [w.name for w in group if w.mode is not Mode.LOCAL]
     print(
         f"registry-app: worker running {', '.join(shared) or 'no shared worker (none is on in this configuration)'}"
         f" (database: {'SQLite' if config.is_sqlite else 'PostgreSQL'})",
