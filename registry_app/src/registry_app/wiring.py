@@ -23,12 +23,15 @@ from registry_app.services.audit import AuditLog
 from registry_app.services.auth import AuthService
 from registry_app.services.registry import RegistryService
 from registry_app.services.secscan import SecurityScanner
+from registry_app.services.uploads import UploadSettings
 from registry_app.storage import BlobStorage, make_storage
 from registry_app.workers.audit import AuditFlushWorker
-from registry_app.workers.base import Lease, Mode, Worker, WorkerGroup
+from registry_app.workers.base import Lease, Mode, Worker, WorkerGroup, lease_ttl_s
 from registry_app.workers.clair_cleanup import ClairCleanupWorker
 from registry_app.workers.security import LEASE_NAME as SECURITY_LEASE
-from registry_app.workers.security import SecurityWorker, lease_ttl_s
+from registry_app.workers.security import SecurityWorker
+from registry_app.workers.uploads import LEASE_NAME as UPLOADS_LEASE
+from registry_app.workers.uploads import UploadActivityWorker, UploadCollectorWorker
 
 
 @dataclass
@@ -124,13 +127,30 @@ def _cleanup_off(config: Config) -> str | None:
     return _scanner_off(config)
 
 
+def _uploads(core: Core) -> Worker:
+    settings = core.registry.upload_settings
+    lease = Lease(LeaseStore(core.engine), UPLOADS_LEASE, lease_ttl_s(settings.interval_s))
+    return UploadCollectorWorker(core.store, core.storage, settings, lease)
+
+
+def _uploads_off(config: Config) -> str | None:
+    if UploadSettings.from_config(config).interval_s > 0:
+        return None
+    key = (
+        "BLOBUPLOAD_CLEANUP_FREQUENCY is 0"
+        if config.get("REGISTRY_APP_UPLOAD_CLEANUP_INTERVAL") is None
+        else "REGISTRY_APP_UPLOAD_CLEANUP_INTERVAL is 0s"
+    )
+    return f"{key}: only `registry-app uploads cleanup` collects"
+
+
 WORKERS: tuple[WorkerEntry, ...] = (
     WorkerEntry(SecurityWorker, _scanner_off, _security),
     WorkerEntry(ClairCleanupWorker, _cleanup_off, _clair_cleanup),
+    WorkerEntry(UploadCollectorWorker, _uploads_off, _uploads),
     WorkerEntry(AuditFlushWorker, lambda _config: None, lambda core: AuditFlushWorker(core.audit)),
-    # Next: the upload collector (issue 9's services/uploads.collect_abandoned_uploads, a SINGLETON
-    # on the lease "upload-collector", REGISTRY_APP_UPLOAD_CLEANUP_INTERVAL), GC, notification
-    # delivery (a QUEUE on repository_event), mirroring.
+    WorkerEntry(UploadActivityWorker, lambda _config: None, lambda core: UploadActivityWorker(core.registry.activity)),
+    # Next: GC, notification delivery (a QUEUE on repository_event), mirroring.
 )
 
 

@@ -68,7 +68,6 @@ class RegistryApp:
         secscan: Any = None,
         body_idle_timeout: float = 0,
         workers: BackgroundWorkers | None = None,
-        uploads: Any = None,
     ) -> None:
         self.registry = registry
         self.v2 = v2
@@ -79,7 +78,6 @@ class RegistryApp:
         self.secscan = secscan
         self.body_idle_timeout = body_idle_timeout
         self.workers = workers
-        self.uploads = uploads  # services.uploads.UploadCollector
         self.out = sys.stderr
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -92,15 +90,10 @@ class RegistryApp:
                 if msg["type"] == "lifespan.startup":
                     if self.workers is not None:
                         self.workers.start()  # background workers in this server process
-                    if self.uploads is not None:
-                        self.uploads.start()
                     await send({"type": "lifespan.startup.complete"})
                 elif msg["type"] == "lifespan.shutdown":
                     if self.workers is not None:
                         await self.blocking(self.workers.stop)  # graceful, bounded; flushes the audit log
-                    if self.uploads is not None:
-                        await self.blocking(self.uploads.stop)
-                        self.registry.activity.stop()
                     self.blocking.pool.shutdown(wait=False, cancel_futures=True)
                     await send({"type": "lifespan.shutdown.complete"})
                     return
@@ -202,7 +195,6 @@ def create_app(config: Any, run_workers: bool = True) -> RegistryApp:
     log's flush), the others then running in ``registry-app worker``."""
     from registry_app.http.api import ApiContext, create_api
     from registry_app.http.api.guard import ApiBodyGuard
-    from registry_app.services.uploads import UploadCollector
     from registry_app.wiring import build_core, build_workers
 
     core = build_core(config)
@@ -216,5 +208,4 @@ def create_app(config: Any, run_workers: bool = True) -> RegistryApp:
     idle = float(config.get("REGISTRY_APP_BODY_IDLE_TIMEOUT"))
     workers = build_workers(core, None if run_workers else [])
     health = HealthChecks(core.registry)
-    uploads = UploadCollector(core.store, core.storage, core.registry.upload_settings)
-    return RegistryApp(core.registry, v2, blocking, health, guarded, core.audit, core.secscan, idle, workers, uploads)
+    return RegistryApp(core.registry, v2, blocking, health, guarded, core.audit, core.secscan, idle, workers)

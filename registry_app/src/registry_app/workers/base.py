@@ -44,6 +44,7 @@ from registry_app.db.leases import LeaseStore
 
 DEFAULT_JITTER = 0.1
 DEFAULT_STOP_TIMEOUT_S = 10.0
+MIN_LEASE_TTL_S = 60.0
 
 
 class Mode(enum.Enum):
@@ -68,6 +69,12 @@ def process_holder_id() -> str:
 def jittered(interval_s: float, jitter: float, rand: Callable[[], float] = random.random) -> float:
     """``interval_s`` times a factor drawn uniformly from [1 - jitter, 1 + jitter]."""
     return interval_s * (1.0 + jitter * (2.0 * rand() - 1.0))
+
+
+def lease_ttl_s(interval_s: float) -> float:
+    """A singleton's lease lifetime for its interval: three intervals and at least a minute (a
+    holder renews it every round and between items; a dead one is replaced within about that)."""
+    return max(MIN_LEASE_TTL_S, 3 * interval_s)
 
 
 @dataclass(frozen=True)
@@ -326,12 +333,14 @@ class WorkerGroup:
 __all__ = [
     "DEFAULT_JITTER",
     "DEFAULT_STOP_TIMEOUT_S",
+    "MIN_LEASE_TTL_S",
     "Lease",
     "Mode",
     "Worker",
     "WorkerGroup",
     "WorkerStats",
     "jittered",
+    "lease_ttl_s",
     "process_holder_id",
     "short_error",
 ]

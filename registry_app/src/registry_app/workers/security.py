@@ -16,12 +16,6 @@ from registry_app.services.secscan import SecurityScanner
 from registry_app.workers.base import DEFAULT_JITTER, Lease, Mode, Worker
 
 LEASE_NAME = "security-worker"
-MIN_LEASE_TTL_S = 60.0
-
-
-def lease_ttl_s(interval_s: float) -> float:
-    """Three intervals and at least a minute: a dead holder is replaced within about that."""
-    return max(MIN_LEASE_TTL_S, 3 * interval_s)
 
 
 class SecurityWorker(Worker):
