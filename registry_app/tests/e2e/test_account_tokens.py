@@ -160,7 +160,8 @@ def test_revoked_app_tokens_registry_token_stops(server: RegistryServer) -> None
 def test_superuser_sees_and_deletes_ownerless_organizations(server: RegistryServer) -> None:
     owner, password = new_user(server, "founder")
     org = f"orphan{secrets.token_hex(3)}"
-    assert httpx.post(f"{server.url}/api/v1/organization/", json={"name": org}, auth=(owner, password)).status_code == 201
+    r = httpx.post(f"{server.url}/api/v1/organization/", json={"name": org}, auth=(owner, password))
+    assert r.status_code == 201, r.text
     tok = token(server, (owner, password), f"{org}/app")
     with bearer(server, tok) as c:
         assert c.push_image(f"{org}/app", Image.random(), "v1").status_code == 201

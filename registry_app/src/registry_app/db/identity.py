@@ -130,6 +130,17 @@ class IdentityStore:
             ).all()
         return [user_from_row(r) for r in rows]
 
+    def organizations(self, after_id: int | None = None, limit: int | None = None) -> list[UserRow]:
+        """Organizations by id (the order pages follow), after ``after_id``, at most ``limit``."""
+        q = select(U).where(U.c.organization.is_(True), U.c.robot.is_(False))
+        if after_id is not None:
+            q = q.where(U.c.id > after_id)
+        q = q.order_by(U.c.id)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [user_from_row(r) for r in conn.execute(q).all()]
+
     def count_people(self) -> int:
         with self.engine.connect() as conn:
             q = select(func.count()).select_from(U).where(U.c.organization.is_(False), U.c.robot.is_(False))
@@ -363,6 +374,22 @@ class IdentityStore:
             ).first()
         return TokenRow(*row) if row else None
 
+    def oauth_token_by_id(self, token_id: int) -> TokenRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(
+                    OT.c.id,
+                    OT.c.user_id,
+                    OT.c.token_name,
+                    OT.c.secret_sha256,
+                    OT.c.scopes,
+                    OT.c.title,
+                    OT.c.created_ms,
+                    OT.c.expires_ms,
+                ).where(OT.c.id == token_id)
+            ).first()
+        return TokenRow(*row) if row else None
+
     def add_app_token(
         self, user_id: int, uuid: str, title: str, token_name: str, token_encrypted: str, expiration_ms: int | None
     ) -> None:
@@ -416,29 +443,44 @@ class IdentityStore:
         with write_tx(self.engine) as conn:
             conn.execute(update(AT).where(AT.c.id == token_id).values(last_accessed_ms=now_ms()))
 
-    # -- failed logins (brute-force guard shared by all processes) ------------------------------
-    def failed_logins(self, username: str, window_ms: int) -> tuple[int, int]:
-        """(failures in the current window, when the window started)."""
+    # -- failed logins (brute-force guard shared by all processes; services/throttle.py) --------
+    def failed_logins(self, username: str, address: str, window_ms: int) -> dict[str, tuple[int, int]]:
+        """{address: (failures, window start)} for this username's rows ``address`` and '' (the
+        account-wide count), leaving out windows that have passed."""
+        t = now_ms()
         with self.engine.connect() as conn:
-            row = conn.execute(select(FL.c.count, FL.c.first_ms).where(FL.c.username == username)).first()
-        if row is None or now_ms() - int(row[1]) > window_ms:
-            return 0, now_ms()
-        return int(row[0]), int(row[1])
+            rows = conn.execute(
+                select(FL.c.address, FL.c.count, FL.c.first_ms).where(
+                    FL.c.username == username, FL.c.address.in_(("", address))
+                )
+            ).all()
+        return {str(r[0]): (int(r[1]), int(r[2])) for r in rows if t - int(r[2]) <= window_ms}
 
-    def record_failed_login(self, username: str, window_ms: int) -> None:
+    def record_failed_login(self, username: str, address: str, window_ms: int) -> None:
+        """One more failure on the address's row and on the account-wide row ('')."""
         t = now_ms()
         with write_tx(self.engine) as conn:
-            row = conn.execute(select(FL.c.count, FL.c.first_ms).where(FL.c.username == username)).first()
-            if row is None:
-                conn.execute(FL.insert().values(username=username, count=1, first_ms=t, last_ms=t))
-            elif t - int(row[1]) > window_ms:
-                conn.execute(update(FL).where(FL.c.username == username).values(count=1, first_ms=t, last_ms=t))
-            else:
-                conn.execute(update(FL).where(FL.c.username == username).values(count=FL.c.count + 1, last_ms=t))
+            for addr in dict.fromkeys(("", address)):
+                key = (FL.c.username == username, FL.c.address == addr)
+                row = conn.execute(select(FL.c.first_ms).where(*key)).first()
+                if row is None:
+                    conn.execute(
+                        _insert(self.dialect, FL)
+                        .values(username=username, address=addr, count=1, first_ms=t, last_ms=t)
+                        .on_conflict_do_update(
+                            index_elements=[FL.c.username, FL.c.address],
+                            set_={"count": FL.c.count + 1, "last_ms": t},
+                        )
+                    )
+                elif t - int(row[0]) > window_ms:
+                    conn.execute(update(FL).where(*key).values(count=1, first_ms=t, last_ms=t))
+                else:
+                    conn.execute(update(FL).where(*key).values(count=FL.c.count + 1, last_ms=t))
 
-    def clear_failed_logins(self, username: str) -> None:
+    def clear_failed_logins(self, username: str, address: str) -> None:
+        """Forget one address's failures (the account-wide count runs out with its window)."""
         with write_tx(self.engine) as conn:
-            conn.execute(delete(FL).where(FL.c.username == username))
+            conn.execute(delete(FL).where(FL.c.username == username, FL.c.address == address))
 
 
 def _like_escape(text: str) -> str:

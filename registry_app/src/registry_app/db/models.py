@@ -169,10 +169,13 @@ class Label(Base):
 
 
 class FailedLogin(Base):
-    """Failed password logins per username, shared by every worker and host (brute-force guard)."""
+    """Failed password logins per username and client address, shared by every worker and host
+    (the brute-force guard, services/throttle.py). ``address`` '' is the account's count across
+    all addresses."""
 
     __tablename__ = "failed_login"
     username: Mapped[str] = mapped_column(String(255), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True, default="", server_default="")
     count: Mapped[int] = mapped_column(Integer, default=0)
     first_ms: Mapped[int] = mapped_column(BigInteger)
     last_ms: Mapped[int] = mapped_column(BigInteger)

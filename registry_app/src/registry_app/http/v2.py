@@ -51,6 +51,7 @@ ROUTE = re.compile(
 )
 # Largest page of /v2/_catalog and tags/list (distribution's default catalog maxentries).
 MAX_PAGE_SIZE = 1000
+CATALOG_SCOPE = "registry:catalog:*"
 CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 
 
@@ -71,12 +72,21 @@ class V2:
         scheme = "https" if config.tls_cert else config.get("PREFERRED_URL_SCHEME", "http")
         self.scheme = scheme
         self.max_manifest = registry.max_manifest
+        # Password checks that miss the cache wait here, at most one per CPU in the thread pool
+        # (argon2 inside is bounded the same way): a burst of logins cannot take all its threads.
+        self._password_gate = asyncio.Semaphore(auth.hash_slots)
 
     # -- authentication ------------------------------------------------------------------------
-    def realm(self, req: Request) -> tuple[str, str]:
+    def service(self, req: Request) -> str:
+        """The service this request is challenged with, and tokens for which it accepts:
+        SERVER_HOSTNAME, or on the embedded default the Host the client used."""
         host = req.headers.get("host") if self.embedded else None
-        host = host or self.config["SERVER_HOSTNAME"]
-        return f"{self.scheme}://{host}/v2/auth", self.config["SERVER_HOSTNAME"] if not self.embedded else host
+        return host or self.config["SERVER_HOSTNAME"]
+
+    def realm(self, req: Request) -> tuple[str, str]:
+        service = self.service(req)
+        host = service if self.embedded else self.config["SERVER_HOSTNAME"]
+        return f"{self.scheme}://{host}/v2/auth", service
 
     def challenge(self, req: Request, exc: RegistryError) -> list[tuple[bytes, bytes]]:
         realm, service = self.realm(req)
@@ -95,11 +105,27 @@ class V2:
         kind, _, cred = header.partition(" ")
         kind = kind.lower()
         if kind == "bearer":
-            return self.auth.verify_token(cred.strip())
+            token, service = cred.strip(), self.service(req)
+            ident = self.auth.cached_token_identity(token, service)  # the account's state is known
+            if ident is None:
+                ident = await self.blocking(self.auth.verify_token, token, service)
+            return ident
         if kind == "basic":
             username, password = _basic(cred)
-            return await self.blocking(self.auth.verify_password, username, password)
+            return await self.password_identity(req, username, password)
         raise Unauthorized(f"unsupported authorization scheme {kind!r}")
+
+    async def password_identity(self, req: Request, username: str, password: str) -> Identity:
+        """Basic credentials: from memory when nothing changed, else re-checked in the thread pool,
+        and only when that fails too verified in full (argon2), through the password gate."""
+        address = req.client_ip
+        ident = self.auth.cached_password_identity(username, password, address)
+        if ident is None:
+            ident = await self.blocking(self.auth.recheck_password, username, password, address)
+        if ident is None:
+            async with self._password_gate:
+                ident = await self.blocking(self.auth.verify_password, username, password, address)
+        return ident
 
     async def token(self, req: Request) -> Response:
         """GET /v2/auth?service=...&scope=...: a JWT granting what the caller may do."""
@@ -108,7 +134,7 @@ class V2:
         if header.lower().startswith("basic "):
             username, password = _basic(header[6:])
             try:
-                ident = await self.blocking(self.auth.verify_password, username, password)
+                ident = await self.password_identity(req, username, password)
             except RegistryError:
                 self._record("login_failure", req, metadata={"type": "v2auth", "username": username})
                 raise
@@ -134,7 +160,7 @@ class V2:
                     granted = await self.blocking(self._grant, ident, scope)
                     grants.append(Scope("repository", scope.name, granted))
                 elif scope.type == "registry" and scope.name == "catalog":
-                    grants.append(Scope("registry", "catalog", ("*",) if not ident.anonymous else ()))
+                    grants.append(Scope("registry", "catalog", ("*",) if self.auth.may_list_catalog(ident) else ()))
         token, lifetime = self.auth.issue_token(ident, grants, req.q("service"))
         issued = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         return json_response(200, {"token": token, "access_token": token, "expires_in": lifetime, "issued_at": issued})
@@ -349,7 +375,11 @@ class V2:
         return Response(200, body, headers)
 
     async def catalog(self, req: Request) -> Response:
+        """Challenged as distribution does with token auth (scope registry:catalog:*): clients such
+        as oras and regctl send credentials only after a 401."""
         ident = await self.identify(req)
+        if not self.auth.may_list_catalog(ident):
+            raise Unauthorized("authentication required to list repositories", headers={"x-scope": CATALOG_SCOPE})
         n = _int_param(req.q("n"), "n")
         repos, more = await self.blocking(self.registry.catalog, ident, n, req.q("last"))
         headers = []

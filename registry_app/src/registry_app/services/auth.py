@@ -17,7 +17,10 @@ Permissions follow Quay:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import hmac
+import os
 import secrets
 import threading
 import time
@@ -29,16 +32,24 @@ import jwt
 
 from registry_app.db.identity import IdentityStore
 from registry_app.db.store import RepoRow, Store, UserRow
-from registry_app.services.errors import TooManyRequests, Unauthorized
-from registry_app.services.identity import IdentityError, IdentityService
+from registry_app.services.credentials import AccountState, AccountStates, Miss, Ref
+from registry_app.services.errors import Unauthorized
+from registry_app.services.identity import Credential, IdentityError, IdentityService
 from registry_app.services.passwords import PASSWORDS  # argon2id; bcrypt for hashes from Quay
+from registry_app.services.throttle import LoginThrottle, ThrottleSettings, address_key
 
 ROLE_ORDER = {None: 0, "read": 1, "write": 2, "admin": 3}
 # Deleting tags, manifests and blobs over /v2 needs write, as in Quay (a token with push may delete).
 ACTION_ROLE = {"pull": "read", "push": "write", "delete": "write", "*": "admin"}
 SCOPE_CAP = {"repo:read": "read", "repo:write": "write", "repo:admin": "admin"}
-LOGIN_FAILURES_ALLOWED = 5
-LOGIN_WINDOW_MS = 60_000
+TOKEN_ISSUER = "quay"  # noqa: S105 - not a secret: the issuer Quay names in its registry tokens
+TOKEN_CONTEXT_VERSION = 3  # 3: the context names the credential ("cred") and its fingerprint ("fp")
+# How long a verified password is remembered. Database passwords: while the account's fingerprint
+# (which covers the password hash) is unchanged, so this only bounds memory. LDAP passwords live
+# in the directory, which cannot tell us of a change: a changed or locked directory password is
+# seen within this time (a user disabled here, at once).
+PASSWORD_CACHE_S = 600.0
+DIRECTORY_CACHE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,10 @@ class Identity:
     user_id: int | None = None
     kind: str = "anonymous"  # anonymous | user | robot
     scopes: frozenset[str] | None = None
+    # The credential this identity was established with and its fingerprint then
+    # (services/credentials.py): registry tokens carry both, and each use re-checks them.
+    credential: Ref | None = None
+    fingerprint: str | None = None
 
     @property
     def anonymous(self) -> bool:
@@ -90,12 +105,14 @@ class DirectoryAuth(Protocol):
 
 
 class _TTLCache:
+    """A bounded map whose entries end after their own time to live (least recently used go first)."""
+
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self.data: OrderedDict[str, tuple[Any, float, int | None]] = OrderedDict()
+        self.data: OrderedDict[str, tuple[Any, float]] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, key: str, generation: int | None) -> Any:
+    def get(self, key: str) -> Any:
         with self.lock:
             item = self.data.get(key)
             if item is None:
@@ -103,14 +120,33 @@ class _TTLCache:
             if item[1] < time.monotonic():
                 del self.data[key]
                 return None
-            return item[0] if item[2] == generation else None
+            self.data.move_to_end(key)
+            return item[0]
 
-    def put(self, key: str, value: Any, ttl: float, generation: int | None) -> None:
+    def put(self, key: str, value: Any, ttl: float) -> None:
         with self.lock:
-            self.data[key] = (value, time.monotonic() + ttl, generation)
+            self.data[key] = (value, time.monotonic() + ttl)
             self.data.move_to_end(key)
             while len(self.data) > self.size:
                 self.data.popitem(last=False)
+
+
+class _Remembered:
+    """A verified Basic credential and the database generation at its last check (None: unknown)."""
+
+    __slots__ = ("checked", "ident")
+
+    def __init__(self, ident: Identity, checked: int | None) -> None:
+        self.ident = ident
+        self.checked = checked
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """A verified registry token: the identity as issued and the audiences it names."""
+
+    ident: Identity
+    audiences: frozenset[str]
 
 
 class AuthService:
@@ -124,13 +160,28 @@ class AuthService:
         self.super_users = frozenset(config.get("SUPER_USERS") or ())
         self.anonymous_access = bool(config.get("FEATURE_ANONYMOUS_ACCESS", True))
         self.anonymous_push = bool(config.get("FEATURE_ANONYMOUS_PUSH", False))
+        self.public_catalog = bool(config.get("FEATURE_PUBLIC_CATALOG", False))
         self.create_namespace_on_push = bool(config.get("CREATE_NAMESPACE_ON_PUSH", False))
         self.superusers_full_access = bool(config.get("FEATURE_SUPERUSERS_FULL_ACCESS", False))
         self.token_lifetime = int(config.get("REGISTRY_APP_TOKEN_LIFETIME", 3600))
         # HS256 with a key derived from SECRET_KEY: every app host of one deployment shares it.
         self._jwt_key = hashlib.sha256(b"registry-app docker token v1\0" + config.secret_key.encode()).digest()
+        self.accounts = AccountStates(
+            store,
+            self.identities,
+            self.identity.robot_token,
+            self.is_superuser,
+            key=hashlib.sha256(b"registry-app credential fingerprint v1\0" + config.secret_key.encode()).digest(),
+            cache_seconds=float(config.get("REGISTRY_APP_ACCOUNT_CACHE_SECONDS", 5)),
+        )
+        self.throttle = LoginThrottle(self.identities, ThrottleSettings.from_config(config))
+        # argon2 is CPU-bound (and releases the GIL): more checks at once than CPUs only queue up
+        # inside the hash and hold threads other requests need.
+        self.hash_slots = max(1, os.cpu_count() or 1)
+        self._hash_gate = threading.BoundedSemaphore(self.hash_slots)
         self._token_cache = _TTLCache()
         self._basic_cache = _TTLCache()
+        self._basic_key = secrets.token_bytes(32)  # cache keys: an HMAC, not a plain hash of passwords
         self._dummy_hash = PASSWORDS.hash(secrets.token_hex(8))
 
     # -- users ---------------------------------------------------------------------------------
@@ -140,7 +191,14 @@ class AuthService:
     def create_user(self, username: str, password: str, email: str | None, superuser: bool = False) -> UserRow:
         return self.identity.create_user(username, PASSWORDS.hash(password), email, superuser=superuser)
 
-    def identity_of(self, user: UserRow, via: str, scopes: frozenset[str] | None = None) -> Identity:
+    def identity_of(
+        self,
+        user: UserRow,
+        via: str,
+        scopes: frozenset[str] | None = None,
+        credential: Ref | None = None,
+        fingerprint: str | None = None,
+    ) -> Identity:
         return Identity(
             username=user.username,
             superuser=self.is_superuser(user),
@@ -148,38 +206,88 @@ class AuthService:
             user_id=user.id,
             kind="robot" if user.robot else "user",
             scopes=scopes,
+            credential=credential,
+            fingerprint=fingerprint,
         )
 
-    def verify_password(self, username: str, password: str) -> Identity:
-        """Check Basic credentials of any kind; raise Unauthorized (or TooManyRequests)."""
-        # Cached only while the database is provably unchanged (SQLite's change counter): a new
-        # password, a deleted user or a regenerated token must stop working at once.
+    @staticmethod
+    def _current(ident: Identity, state: AccountState | None) -> Identity | None:
+        """``ident`` as of ``state`` (superuser as it is now); None when its credential changed."""
+        if state is None or state.fingerprint != ident.fingerprint or not state.alive():
+            return None
+        return ident if ident.superuser == state.superuser else dataclasses.replace(ident, superuser=state.superuser)
+
+    # -- passwords and other Basic credentials ---------------------------------------------------
+    # A verified credential is remembered per client address, with the fingerprint of its account
+    # (services/credentials.py) and the database generation at which it was last checked. Writes
+    # elsewhere in the database do not void it, while a changed password, a disabled or deleted
+    # user, a revoked token or a regenerated robot token stop it at once. Remembering it per
+    # address keeps the throttle whole: a locked-out address is refused even the right password.
+    def _cache_key(self, username: str, password: str, address: str) -> str:
+        text = f"{username}\0{password}\0{address}".encode()
+        return hmac.new(self._basic_key, text, hashlib.sha256).hexdigest()
+
+    def cached_password_identity(self, username: str, password: str, address: str | None = None) -> Identity | None:
+        """verify_password answered from memory alone (no I/O: safe on the event loop) while
+        nothing at all changed in the database since the credential was last checked; else None."""
+        found: _Remembered | None = self._basic_cache.get(self._cache_key(username, password, address_key(address)))
+        if found is None:
+            return None
         generation = self.store.generation()
-        key = hashlib.sha256(f"{username}\0{password}".encode()).hexdigest()
-        cached = self._basic_cache.get(key, generation) if generation is not None else None
-        if cached is not None:
-            return cached
+        return found.ident if generation is not None and generation == found.checked else None
+
+    def recheck_password(self, username: str, password: str, address: str | None = None) -> Identity | None:
+        """A remembered credential checked against its account's current state and, for a
+        person's password, the throttle: a query or two, no hashing. None: verify in full."""
+        address = address_key(address)
+        found: _Remembered | None = self._basic_cache.get(self._cache_key(username, password, address))
+        if found is None or found.ident.credential is None:
+            return None
+        generation = self.store.generation()  # before the reads: a write after them moves it on
+        if generation is not None and generation == found.checked:
+            return found.ident
+        ident = self._current(found.ident, self.accounts.get(found.ident.credential, fresh=True))
+        if ident is None:
+            return None
+        if ident.credential is not None and ident.credential.kind == "user":
+            self.throttle.check(username, address)
+        found.ident, found.checked = ident, generation
+        return ident
+
+    def verify_password(self, username: str, password: str, address: str | None = None) -> Identity:
+        """Check Basic credentials of any kind; raise Unauthorized (or TooManyRequests).
+        ``address`` is the client's: the throttle counts failures per account and address."""
+        ident = self.recheck_password(username, password, address)
+        if ident is not None:
+            return ident
+        address = address_key(address)
+        generation = self.store.generation()
         try:
             credential = self.identity.token_credential(username, password)
         except IdentityError as exc:
             raise Unauthorized(exc.message) from None
         if credential is not None:
-            ident = self.identity_of(
-                credential.user, credential.kind if credential.kind != "robot" else "basic", credential.scopes
-            )
+            ident = self._token_credential_identity(credential, password)
         else:
-            ident = self._check_person(username, password)
-        if generation is not None:
-            self._basic_cache.put(key, ident, 30.0, generation)
+            ident = self._check_person(username, password, address)
+        ttl = DIRECTORY_CACHE_S if self.directory is not None and credential is None else PASSWORD_CACHE_S
+        self._basic_cache.put(self._cache_key(username, password, address), _Remembered(ident, generation), ttl)
         return ident
 
-    def _check_person(self, username: str, password: str) -> Identity:
-        failures, started = self.identities.failed_logins(username, LOGIN_WINDOW_MS)
-        if failures >= LOGIN_FAILURES_ALLOWED:
-            retry = max(1, (started + LOGIN_WINDOW_MS - int(time.time() * 1000)) // 1000 + 1)
-            raise TooManyRequests(
-                "too many failed logins for this account; try again later", headers={"Retry-After": str(retry)}
-            )
+    def _token_credential_identity(self, credential: Credential, password: str) -> Identity:
+        user = credential.user
+        if credential.kind == "robot":
+            ref = Ref("robot", user.id)
+            return self.identity_of(user, "basic", None, ref, self.accounts.robot_fingerprint(user, password))
+        ref = Ref(credential.kind, user.id, credential.token_id)
+        return self.identity_of(user, credential.kind, credential.scopes, ref, self.accounts.fingerprint(ref, user))
+
+    def _verify_hash(self, password: str, password_hash: str) -> bool:
+        with self._hash_gate:
+            return bool(PASSWORDS.verify(password, password_hash))
+
+    def _check_person(self, username: str, password: str, address: str) -> Identity:
+        had_failures = self.throttle.check(username, address)
         if self.directory is not None:
             user = self._check_directory(username, password)
         else:
@@ -190,18 +298,19 @@ class AuthService:
                 and not user.robot
                 and user.enabled
                 and user.password_hash is not None
-                and PASSWORDS.verify(password, user.password_hash)
+                and self._verify_hash(password, user.password_hash)
             )
             if user is None or not user.password_hash:
-                PASSWORDS.verify(password, self._dummy_hash)  # same cost whether or not the user exists
+                self._verify_hash(password, self._dummy_hash)  # same cost whether or not the user exists
             if not ok:
                 user = None
         if user is None:
-            self.identities.record_failed_login(username, LOGIN_WINDOW_MS)
+            self.throttle.failed(username, address)
             raise Unauthorized("invalid username or password")
-        if failures:
-            self.identities.clear_failed_logins(username)
-        return self.identity_of(user, "basic")
+        if had_failures:
+            self.throttle.succeeded(username, address)
+        ref = Ref("user", user.id)
+        return self.identity_of(user, "basic", None, ref, self.accounts.user_fingerprint(user))
 
     def _check_directory(self, username: str, password: str) -> UserRow | None:
         """LDAP: the directory decides; the account is created on first login (linked by uid)."""
@@ -223,20 +332,23 @@ class AuthService:
     def issue_token(
         self, ident: Identity, grants: list[Scope], service: str | None, lifetime: int | None = None
     ) -> tuple[str, int]:
-        """A registry token for ``grants``; ``lifetime`` (seconds) defaults to REGISTRY_APP_TOKEN_LIFETIME."""
+        """A registry token for ``grants``; ``lifetime`` (seconds) defaults to REGISTRY_APP_TOKEN_LIFETIME.
+        The audience is ``service`` as the client asked (Quay does the same); only tokens for this
+        registry's service are accepted back."""
         now = int(time.time())
         lifetime = self.token_lifetime if lifetime is None else lifetime
         context: dict[str, Any] = {
-            "version": 2,
+            "version": TOKEN_CONTEXT_VERSION,
             "kind": ident.kind,
             "user": ident.username,
             "superuser": ident.superuser,
             "user_id": ident.user_id,
         }
-        if ident.kind == "robot" and ident.username:
-            context["robot_fp"] = self._robot_fingerprint(ident.username)
+        if ident.credential is not None:
+            context["cred"] = ident.credential.to_claim()
+            context["fp"] = ident.fingerprint
         claims: dict[str, Any] = {
-            "iss": "quay",
+            "iss": TOKEN_ISSUER,
             "aud": service or self.server_hostname,
             "sub": ident.username or "(anonymous)",
             "iat": now,
@@ -248,26 +360,56 @@ class AuthService:
         }
         return jwt.encode(claims, self._jwt_key, algorithm="HS256"), lifetime
 
-    def _robot_fingerprint(self, name: str) -> str | None:
-        robot = self.identities.get(name)
-        token = self.identity.robot_token(robot) if robot is not None and robot.robot else None
-        return hashlib.sha256(token.encode()).hexdigest()[:16] if token else None
+    def cached_token_identity(self, token: str, service: str | None = None) -> Identity | None:
+        """verify_token without I/O (safe on the event loop): None when the account's state has to
+        be read first. Raises Unauthorized for a token that is no good whatever that state."""
+        decoded = self._decode(token, service)
+        ref = decoded.ident.credential
+        if ref is None:
+            return decoded.ident
+        state = self.accounts.peek(ref)
+        return None if isinstance(state, Miss) else self._token_identity(decoded, state)
 
-    def verify_token(self, token: str) -> Identity:
-        # User tokens are cached until they expire (stored with generation None); robot tokens
-        # only while the database is unchanged, so a regenerated robot token is seen at once.
-        cached = self._token_cache.get(token, None)
-        if cached is None:
-            generation = self.store.generation()
-            cached = self._token_cache.get(token, generation) if generation is not None else None
-        else:
-            generation = None
-        if cached is not None:
-            return cached
+    def verify_token(self, token: str, service: str | None = None) -> Identity:
+        """The identity a registry token stands for, as its account is now. ``service`` is the one
+        the request was challenged with (the embedded default names the Host the client used);
+        a token must name it or SERVER_HOSTNAME as its audience."""
+        decoded = self._decode(token, service)
+        ref = decoded.ident.credential
+        if ref is None:
+            return decoded.ident
+        return self._token_identity(decoded, self.accounts.get(ref))
+
+    @staticmethod
+    def _token_identity(decoded: _Decoded, state: AccountState | None) -> Identity:
+        ident = AuthService._current(decoded.ident, state)
+        if ident is None:
+            # Deleted, disabled, password changed, token revoked or regenerated: log in again.
+            raise Unauthorized("the credentials this token was issued for are no longer valid; log in again")
+        return ident
+
+    def _decode(self, token: str, service: str | None) -> _Decoded:
+        decoded: _Decoded | None = self._token_cache.get(token)
+        if decoded is None:
+            decoded = self._decode_uncached(token)
+        if self.server_hostname not in decoded.audiences and (service is None or service not in decoded.audiences):
+            raise Unauthorized("invalid bearer token: the token was issued for another service")
+        return decoded
+
+    def _decode_uncached(self, token: str) -> _Decoded:
         try:
-            claims = jwt.decode(token, self._jwt_key, algorithms=["HS256"], options={"verify_aud": False}, leeway=10)
+            claims = jwt.decode(
+                token,
+                self._jwt_key,
+                algorithms=["HS256"],
+                issuer=TOKEN_ISSUER,
+                options={"require": ["exp", "iss", "aud"], "verify_aud": False},
+                leeway=10,
+            )
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"invalid bearer token: {exc}") from None
+        aud = claims["aud"]
+        audiences = frozenset([aud] if isinstance(aud, str) else [a for a in aud if isinstance(a, str)])
         access: dict[str, frozenset[str]] = {}
         for entry in claims.get("access") or []:
             if entry.get("type") == "repository":
@@ -276,9 +418,13 @@ class AuthService:
                 access[f"registry:{entry['name']}"] = frozenset(entry.get("actions") or ())
         ctx = claims.get("context") or {}
         kind = ctx.get("kind") or ("user" if ctx.get("user") else "anonymous")
-        if kind == "robot" and ctx.get("robot_fp") != self._robot_fingerprint(str(ctx.get("user"))):
-            # The robot was deleted or its token regenerated: its tokens stop working at once.
-            raise Unauthorized("the robot account's token has changed; log in again")
+        credential = fingerprint = None
+        if kind != "anonymous":
+            credential = Ref.from_claim(ctx.get("cred"))
+            fingerprint = ctx.get("fp")
+            if credential is None or credential.account != ctx.get("user_id") or not isinstance(fingerprint, str):
+                # Tokens from before credentials were re-checked (context version 2) included.
+                raise Unauthorized("invalid bearer token: it does not name its credential; log in again")
         ident = Identity(
             username=ctx.get("user"),
             superuser=bool(ctx.get("superuser")),
@@ -286,30 +432,39 @@ class AuthService:
             via="token",
             user_id=ctx.get("user_id"),
             kind=kind,
+            credential=credential,
+            fingerprint=fingerprint,
         )
-        # Cached per database generation, so a robot change is seen at the next request on SQLite;
-        # on PostgreSQL (no generation) robot tokens are re-checked each time.
-        ttl = max(1.0, float(claims["exp"]) - time.time())
-        if kind != "robot" or generation is not None:
-            self._token_cache.put(token, ident, ttl, generation if kind == "robot" else None)
-        return ident
+        decoded = _Decoded(ident, audiences)
+        self._token_cache.put(token, decoded, max(1.0, float(claims["exp"]) - time.time()))
+        return decoded
 
     # -- permissions ---------------------------------------------------------------------------
     def namespace(self, name: str) -> UserRow | None:
         return self.identities.get(name)
 
-    def role(self, ident: Identity, namespace: str, repo: RepoRow | None) -> str | None:
-        """The caller's role on a repository (``repo`` None: not created yet, in ``namespace``)."""
+    def role(self, ident: Identity, namespace: str, repo: RepoRow | None, include_public: bool = True) -> str | None:
+        """The caller's role on a repository (``repo`` None: not created yet, in ``namespace``).
+        ``include_public`` False leaves out the read role everyone has on public repositories."""
         if self.anonymous_push:
             return "admin"
         role = self._account_role(ident, namespace, repo)
         if ident.scopes is not None and role is not None:
             cap = max((SCOPE_CAP[s] for s in ident.scopes if s in SCOPE_CAP), key=lambda r: ROLE_ORDER[r], default=None)
             role = role if ROLE_ORDER[role] <= ROLE_ORDER[cap] else cap
-        if repo is not None and repo.public and ROLE_ORDER[role] < ROLE_ORDER["read"]:
+        if include_public and repo is not None and repo.public and ROLE_ORDER[role] < ROLE_ORDER["read"]:
             if not ident.anonymous or self.anonymous_access:
                 role = "read"
         return role
+
+    def may_list_catalog(self, ident: Identity) -> bool:
+        """Whether ``GET /v2/_catalog`` answers this caller (anonymous ones only with
+        FEATURE_PUBLIC_CATALOG and FEATURE_ANONYMOUS_ACCESS; the others are challenged)."""
+        if ident.anonymous:
+            return self.anonymous_push or (self.public_catalog and self.anonymous_access)
+        if ident.access is not None:  # a registry token: only one that grants the catalog
+            return "*" in ident.access.get("registry:catalog", frozenset())
+        return True
 
     def _account_role(self, ident: Identity, namespace: str, repo: RepoRow | None) -> str | None:
         if ident.anonymous:

@@ -67,6 +67,7 @@ class Credential:
     user: UserRow
     kind: str  # user | robot | oauth | app
     scopes: frozenset[str] | None = None  # None: everything the account may do
+    token_id: str | None = None  # the app token's uuid, the API token's id (what revokes it)
 
 
 class IdentityService:
@@ -310,6 +311,11 @@ class IdentityService:
         return name + secret
 
     def api_token(self, token: str) -> tuple[UserRow, frozenset[str]] | None:
+        found = self.api_token_row(token)
+        return (found[0], frozenset(found[1].scopes.split())) if found else None
+
+    def api_token_row(self, token: str) -> tuple[UserRow, TokenRow] | None:
+        """The account and token row of a valid API token."""
         if len(token) != 40:
             return None
         row = self.store.oauth_token(token[:20])
@@ -320,7 +326,7 @@ class IdentityService:
         user = self.store.user_by_id(row.user_id)
         if user is None or not user.enabled:
             return None
-        return user, frozenset(row.scopes.split())
+        return user, row
 
     # -- app-specific tokens -------------------------------------------------------------------
     def create_app_token(self, user: UserRow, title: str, lifetime_s: int | None = None) -> TokenRow:
@@ -336,6 +342,11 @@ class IdentityService:
         return self.decrypt(row.secret)
 
     def app_token(self, token: str) -> UserRow | None:
+        found = self.app_token_row(token)
+        return found[0] if found else None
+
+    def app_token_row(self, token: str) -> tuple[UserRow, TokenRow] | None:
+        """The account and token row of a valid app-specific token."""
         row = self.store.app_token_by_name(token[:20]) if len(token) == 60 else None
         if row is None or (row.expires_ms is not None and row.expires_ms < now_ms()):
             return None
@@ -343,22 +354,23 @@ class IdentityService:
         if code is None or not hmac.compare_digest(code, token):
             return None
         user = self.store.user_by_id(row.user_id)
-        return user if user is not None and user.enabled else None
+        return (user, row) if user is not None and user.enabled else None
 
     # -- credentials ---------------------------------------------------------------------------
     def token_credential(self, username: str, password: str) -> Credential | None:
         """Credentials that are not a person's password: robots, API tokens, app tokens. Returns
         None when the username is a plain user (the caller checks the password)."""
         if username == "$oauthtoken":
-            found = self.api_token(password)
+            found = self.api_token_row(password)
             if found is None:
                 raise IdentityError("invalid API token", 401, "invalid_token")
-            return Credential(found[0], "oauth", found[1])
+            user, row = found
+            return Credential(user, "oauth", frozenset(row.scopes.split()), str(row.id))
         if username == "$app":
-            app_user = self.app_token(password)
-            if app_user is None:
+            app = self.app_token_row(password)
+            if app is None:
                 raise IdentityError("invalid app-specific token", 401, "invalid_token")
-            return Credential(app_user, "app")
+            return Credential(app[0], "app", token_id=app[1].uuid)
         if "+" in username:
             robot = self.store.get(username)
             if robot is None or not robot.robot or not robot.enabled:

@@ -292,6 +292,10 @@ class RegistryService:
         pusher (superusers, CREATE_NAMESPACE_ON_PUSH); a creator who is not an organization admin
         gets admin on the repository they created, as in Quay."""
         creator = self.auth.identities.get(ident.username) if ident.username else None
+        if ident.username and (creator is None or creator.id != ident.user_id or not creator.enabled):
+            # Credentials of an account that is gone (tokens are re-checked, but not in the same
+            # transaction): never create a namespace, least of all an ownerless one in its name.
+            raise Unauthorized("the account these credentials belong to no longer exists")
         if not self.store.namespace_exists(namespace):
             try:
                 self.auth.identity.create_organization(namespace, None, creator)
@@ -715,15 +719,18 @@ class RegistryService:
         return json.dumps({"schemaVersion": 2, "mediaType": mf.OCI_INDEX, "manifests": descriptors}).encode()
 
     def catalog(self, ident: Identity, n: int | None, last: str | None) -> tuple[list[str], bool]:
-        """Repositories the caller can pull, in order, paginated."""
+        """Repositories the caller holds a role on, in order, paginated; with FEATURE_PUBLIC_CATALOG
+        also the public ones (as Quay's catalog). The HTTP layer challenges whom may_list_catalog
+        refuses."""
         if n == 0:
             return [], False
         out: list[str] = []
         cursor = last
+        public = self.auth.public_catalog
         while True:
             batch = self._db(self.store.list_repos, cursor, 500)
             for repo in batch:
-                if self.auth.role(ident, repo.namespace, repo) is not None:
+                if self.auth.role(ident, repo.namespace, repo, include_public=public) is not None:
                     out.append(repo.full_name)
                     if n is not None and len(out) > n:
                         return out[:n], True

@@ -139,7 +139,7 @@ def _identify(request: Request) -> Identity:
             # ($oauthtoken:<API token> is the same scoped API token as a Bearer one.)
             raise ApiError(401, "the API takes a user's password or an API token", "invalid_token")
         try:
-            return ctx.auth.verify_password(username, password)
+            return ctx.auth.verify_password(username, password, client_ip(request))
         except Unauthorized as exc:
             ctx.audit.record("login_failure", ip=client_ip(request), metadata={"username": username, "type": "api"})
             raise ApiError(401, exc.message, "invalid_token") from None

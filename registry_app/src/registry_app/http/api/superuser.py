@@ -1,10 +1,13 @@
-"""/api/v1/superuser/users: user management for superusers, as Quay's endpoints/api/superuser.py.
+"""/api/v1/superuser/users and /superuser/organizations: user and organization management for
+superusers, as Quay's endpoints/api/superuser.py.
 
 (The superuser's usage logs, ``/superuser/logs`` and ``/superuser/aggregatelogs``, live with the
 other log endpoints in ``logs.py``.)
 
 A new user gets a generated password, shown once in the answer to the POST. Superusers cannot be
 changed or deleted through this API (Quay refuses it the same way), so nobody deletes themself.
+Organizations are listed and deleted whether or not anyone is left in their ``owners`` team: one
+whose last owner was deleted can be administered by nobody else.
 """
 
 from __future__ import annotations
@@ -17,7 +20,18 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from registry_app.db.store import UserRow
-from registry_app.http.api.common import ApiContext, ApiError, Caller, Ctx, avatar, client_ip, require_superuser
+from registry_app.http.api.common import (
+    ApiContext,
+    ApiError,
+    Caller,
+    Ctx,
+    OptionalQueryInt,
+    avatar,
+    client_ip,
+    decode_page_token,
+    encode_page_token,
+    require_superuser,
+)
 from registry_app.services.auth import Identity
 from registry_app.services.passwords import PASSWORDS
 
@@ -25,6 +39,7 @@ router = APIRouter(tags=["superuser"])
 
 EMAIL = r"^[^@\s]+@[^@\s]+$"
 GENERATED_PASSWORD_LENGTH = 32
+MAX_ORGS_PER_PAGE = 100  # Quay's ceiling for ?limit= on the organization list
 PASSWORD_ALPHABET = string.ascii_uppercase + string.digits
 
 
@@ -136,4 +151,50 @@ def delete_user(username: str, ident: Caller, ctx: Ctx, request: Request) -> Res
     ctx.auth.identities.delete_account(user.id)
     # The account is gone: the entry hangs on the superuser's records (performer) only.
     _record(ctx, request, "user_delete", ident, None, username=user.username)
+    return Response(status_code=204)
+
+
+# -- organizations ----------------------------------------------------------------------------------
+def superuser_org_view(org: UserRow) -> dict[str, Any]:
+    return {"name": org.username, "email": org.email, "avatar": avatar(org.username, "org")}
+
+
+@router.get("/superuser/organizations/", summary="Every organization, with or without owners")
+def list_organizations(
+    ident: Caller, ctx: Ctx, limit: OptionalQueryInt = None, next_page: str | None = None
+) -> dict[str, Any]:
+    """Quay's ``listAllOrganizations``: all of them, or with ``limit`` (at most 100) one page and a
+    ``next_page`` token while there are more."""
+    _superuser(ctx, ident)
+    if limit is None:
+        return {"organizations": [superuser_org_view(o) for o in ctx.auth.identities.organizations()]}
+    if limit > MAX_ORGS_PER_PAGE:
+        raise ApiError(400, f"Page limit cannot be above {MAX_ORGS_PER_PAGE}")
+    if limit < 1:
+        raise ApiError(400, "Page limit must be at least 1")
+    after = decode_page_token(next_page, "start_id")
+    orgs = ctx.auth.identities.organizations(after, limit + 1)
+    out: dict[str, Any] = {"organizations": [superuser_org_view(o) for o in orgs[:limit]]}
+    if len(orgs) > limit:
+        out["next_page"] = encode_page_token("start_id", orgs[limit - 1].id)
+    return out
+
+
+@router.delete("/superuser/organizations/{name}", status_code=204, summary="Delete an organization")
+def delete_organization(name: str, ident: Caller, ctx: Ctx, request: Request) -> Response:
+    """Quay's ``deleteOrganization``: its repositories, teams and robots go with it (the robots'
+    credentials fail at once), and the name is free again."""
+    _superuser(ctx, ident)
+    org = ctx.auth.identity.organization(name)
+    if org is None:
+        raise ApiError(404, f"organization {name} not found")
+    ctx.audit.record(
+        "org_delete",
+        account_id=org.id,
+        performer_id=ident.user_id,
+        ip=client_ip(request),
+        metadata={"namespace": org.username, "superuser": ident.username},
+        now=True,
+    )
+    ctx.auth.identities.delete_account(org.id)
     return Response(status_code=204)

@@ -148,6 +148,15 @@ SCHEMA = {
         'FEATURE_CHANGE_TAG_EXPIRATION': {
             'type': 'boolean',
         },
+        'FEATURE_PUBLIC_CATALOG': {
+            'description': (
+                'List public repositories in /v2/_catalog, to anonymous calle'
+                'rs too (with FEATURE_ANONYMOUS_ACCESS); off (default): anony'
+                'mous catalog requests are challenged (401) and signed-in cal'
+                'lers see the repositories they hold a role on.'
+            ),
+            'type': 'boolean',
+        },
         'FEATURE_REPO_MIRROR': {
             'type': 'boolean',
         },
@@ -273,12 +282,54 @@ SCHEMA = {
                 'https',
             ],
         },
+        'REGISTRY_APP_ACCOUNT_CACHE_SECONDS': {
+            'description': (
+                'registry_app extension: on PostgreSQL, how long a worker tru'
+                'sts what it read about the account behind a registry token ('
+                'deleted, disabled, password changed, token revoked) before r'
+                'eading it again; default 5, 0 reads it on every request. SQL'
+                'ite needs none: its change counter invalidates at once.'
+            ),
+            'maximum': 300,
+            'minimum': 0,
+            'type': 'number',
+        },
         'REGISTRY_APP_BODY_IDLE_TIMEOUT': {
             'description': (
                 'registry_app extension: seconds a request body (upload, mani'
                 'fest, API) may send nothing before the request is ended with'
                 ' 408 (default 60).'
             ),
+            'minimum': 1,
+            'type': 'integer',
+        },
+        'REGISTRY_APP_LOGIN_FAILURES_PER_ACCOUNT': {
+            'description': (
+                'registry_app extension: failed password logins to one accoun'
+                't from all addresses within REGISTRY_APP_LOGIN_FAILURE_WINDO'
+                'W before the account gets 429 for everyone until the window '
+                'ends (default 30). Robots and tokens are never throttled.'
+            ),
+            'minimum': 1,
+            'type': 'integer',
+        },
+        'REGISTRY_APP_LOGIN_FAILURES_PER_ADDRESS': {
+            'description': (
+                'registry_app extension: failed password logins from one clie'
+                'nt address to one account within REGISTRY_APP_LOGIN_FAILURE_'
+                'WINDOW before that address gets 429 for that account (defaul'
+                't 5).'
+            ),
+            'minimum': 1,
+            'type': 'integer',
+        },
+        'REGISTRY_APP_LOGIN_FAILURE_WINDOW': {
+            'description': (
+                'registry_app extension: seconds over which failed password l'
+                'ogins are counted; a lockout lasts until the window that cau'
+                'sed it ends (default 60).'
+            ),
+            'maximum': 86400,
             'minimum': 1,
             'type': 'integer',
         },
