@@ -42,6 +42,11 @@ def test_good_bundle_reports_unknown_and_ignored_keys(tmp_path: Path) -> None:
         (GOOD + "PREFERRED_URL_SCHEME: [\n", "YAML syntax error at line"),
         ("- just\n- a list\n", "expected a mapping"),
         (GOOD.replace("{storage_path: /datastorage/registry}", "{}"), "LocalStorage needs storage_path"),
+        (GOOD + "REGISTRY_APP_LOGIN_FAILURES_PER_ADDRESS: 0\n", "REGISTRY_APP_LOGIN_FAILURES_PER_ADDRESS: 0 is less"),
+        (GOOD + "REGISTRY_APP_LOGIN_FAILURES_PER_ACCOUNT: many\n", "REGISTRY_APP_LOGIN_FAILURES_PER_ACCOUNT: expected"),
+        (GOOD + "REGISTRY_APP_LOGIN_FAILURE_WINDOW: 100000\n", "REGISTRY_APP_LOGIN_FAILURE_WINDOW: 100000 is greater"),
+        (GOOD + "REGISTRY_APP_ACCOUNT_CACHE_SECONDS: -1\n", "REGISTRY_APP_ACCOUNT_CACHE_SECONDS: -1 is less"),
+        (GOOD + "FEATURE_PUBLIC_CATALOG: sometimes\n", "FEATURE_PUBLIC_CATALOG: expected boolean"),
     ],
 )
 def test_broken_config_names_key_and_problem(tmp_path: Path, text: str, needle: str) -> None:
