@@ -207,10 +207,15 @@ def _key() -> bytes:
 
 def forged(server: RegistryServer, **changes: Any) -> str:
     """A token signed with this deployment's key, as /v2/auth issues it for admin, with ``changes``
-    (None removes a claim)."""
+    (None removes a claim): what someone who has the key, or a bug, could produce; none may get a 500."""
     issued = jwt.decode(token(server, ADMIN, "admin/forged"), options={"verify_signature": False})
     issued.update(changes)
     return jwt.encode({k: v for k, v in issued.items() if v is not None}, _key(), algorithm="HS256")
+
+
+def robot_context(server: RegistryServer) -> dict[str, Any]:
+    issued = jwt.decode(token(server, ADMIN, "admin/forged"), options={"verify_signature": False})
+    return {**issued["context"], "kind": "robot"}
 
 
 def test_audience_issuer_and_expiry_are_checked(server: RegistryServer) -> None:
@@ -224,6 +229,12 @@ def test_audience_issuer_and_expiry_are_checked(server: RegistryServer) -> None:
         "no issuer": forged(server, iss=None),
         "no expiry": forged(server, exp=None),
         "expired": forged(server, exp=int(time.time()) - 3600),
+        "audience not a string": forged(server, aud=5),
+        "context not an object": forged(server, context="admin"),
+        "access not a list": forged(server, access="everything"),
+        "unknown kind of account": forged(server, context={"kind": "martian", "user": "admin"}),
+        "a user's credential named as a robot's": forged(server, context=robot_context(server)),
+        "no credential named": forged(server, context={"kind": "user", "user": "admin", "user_id": 1}),
     }
     for why, tok in refused.items():
         r = pull(server, tok, "admin/forged")
@@ -247,3 +258,35 @@ def test_embedded_default_takes_the_host_the_client_used(tmp_path: Path) -> None
         for service in (srv.host, f"localhost:{srv.port}"):
             assert pull(srv, token(srv, ADMIN, "admin/e", service=service), "admin/e").status_code == 200
         assert pull(srv, token(srv, ADMIN, "admin/e", service="elsewhere:5000"), "admin/e").status_code == 401
+
+
+@pytest.mark.postgres
+def test_on_postgresql_tokens_follow_the_account(tmp_path: Path, pg_database: str) -> None:
+    """PostgreSQL has no change counter: with REGISTRY_APP_ACCOUNT_CACHE_SECONDS 0 a change is seen
+    at once; with the default (5 s) a worker trusts what it read that long, so the token stops
+    soon after (waited for here, not timed)."""
+    for cache_seconds in (0, None):
+        srv = bundle_server(
+            tmp_path / f"pg-{cache_seconds}",
+            admin=True,
+            DB_URI=pg_database,
+            REGISTRY_APP_ACCOUNT_CACHE_SECONDS=cache_seconds,
+        )
+        with srv.start():
+            user, password = new_user(srv, f"pg{cache_seconds or 'd'}")
+            tok = token(srv, (user, password), f"{user}/app")
+            with bearer(srv, tok) as c:
+                assert c.push_image(f"{user}/app", Image.random(), "v1").status_code == 201
+            assert superuser(srv, "PUT", f"users/{user}", json={"enabled": False}).status_code == 200
+            # Basic credentials are re-read on every request on PostgreSQL
+            assert httpx.get(f"{srv.url}/v2/auth", auth=(user, password)).status_code == 401
+            if cache_seconds == 0:
+                assert pull(srv, tok, f"{user}/app").status_code == 401
+                assert superuser(srv, "DELETE", f"users/{user}").status_code == 204
+                assert start_push(srv, tok, f"{user}/other").status_code == 401
+                assert user not in org_names(srv)
+            else:
+                deadline = time.monotonic() + 60
+                while pull(srv, tok, f"{user}/app").status_code == 200 and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                assert pull(srv, tok, f"{user}/app").status_code == 401

@@ -409,28 +409,44 @@ class AuthService:
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"invalid bearer token: {exc}") from None
         aud = claims["aud"]
-        audiences = frozenset([aud] if isinstance(aud, str) else [a for a in aud if isinstance(a, str)])
+        aud_list = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        audiences = frozenset(a for a in aud_list if isinstance(a, str))
+        entries, ctx = claims.get("access", []), claims.get("context", {})
+        if not isinstance(entries, list) or not isinstance(ctx, dict):
+            raise Unauthorized("invalid bearer token: malformed access or context claim")
         access: dict[str, frozenset[str]] = {}
-        for entry in claims.get("access") or []:
+        for entry in entries:
+            name, actions = (entry.get("name"), entry.get("actions")) if isinstance(entry, dict) else (None, None)
+            if not isinstance(name, str) or not isinstance(actions, list):
+                raise Unauthorized("invalid bearer token: malformed access claim")
+            granted = frozenset(a for a in actions if isinstance(a, str))
             if entry.get("type") == "repository":
-                access[entry["name"]] = access.get(entry["name"], frozenset()) | frozenset(entry.get("actions") or ())
+                access[name] = access.get(name, frozenset()) | granted
             elif entry.get("type") == "registry":
-                access[f"registry:{entry['name']}"] = frozenset(entry.get("actions") or ())
-        ctx = claims.get("context") or {}
+                access[f"registry:{name}"] = granted
         kind = ctx.get("kind") or ("user" if ctx.get("user") else "anonymous")
         credential = fingerprint = None
+        if kind not in ("anonymous", "user", "robot"):
+            raise Unauthorized("invalid bearer token: unknown kind of account")
         if kind != "anonymous":
             credential = Ref.from_claim(ctx.get("cred"))
             fingerprint = ctx.get("fp")
-            if credential is None or credential.account != ctx.get("user_id") or not isinstance(fingerprint, str):
+            if (
+                credential is None
+                or credential.account != ctx.get("user_id")
+                or (credential.kind == "robot") != (kind == "robot")
+                or not isinstance(ctx.get("user"), str)
+                or not isinstance(fingerprint, str)
+            ):
                 # Tokens from before credentials were re-checked (context version 2) included.
                 raise Unauthorized("invalid bearer token: it does not name its credential; log in again")
+        user, user_id = ctx.get("user"), ctx.get("user_id")
         ident = Identity(
-            username=ctx.get("user"),
+            username=user if isinstance(user, str) else None,
             superuser=bool(ctx.get("superuser")),
             access=access,
             via="token",
-            user_id=ctx.get("user_id"),
+            user_id=user_id if isinstance(user_id, int) else None,
             kind=kind,
             credential=credential,
             fingerprint=fingerprint,
