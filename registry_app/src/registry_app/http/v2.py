@@ -98,6 +98,21 @@ class V2:
                 value += ',error="insufficient_scope"'
         return [_h("WWW-Authenticate", value)]
 
+    def identify_cached(self, req: Request, generation: int | None = None) -> Identity | None:
+        """The caller if that takes no I/O (anonymous; a token or Basic credentials whose account's
+        state is known), else None. ``generation``: Store.generation() if just read."""
+        header = req.headers.get("authorization")
+        if not header:
+            return ANONYMOUS
+        kind, _, cred = header.partition(" ")
+        kind = kind.lower()
+        if kind == "bearer":
+            return self.auth.cached_token_identity(cred.strip(), self.service(req), generation)
+        if kind == "basic":
+            username, password = _basic(cred)
+            return self.auth.cached_password_identity(username, password, req.client_ip)
+        raise Unauthorized(f"unsupported authorization scheme {kind!r}")
+
     async def identify(self, req: Request) -> Identity:
         header = req.headers.get("authorization")
         if not header:
@@ -106,8 +121,8 @@ class V2:
         kind = kind.lower()
         if kind == "bearer":
             token, service = cred.strip(), self.service(req)
-            ident = self.auth.cached_token_identity(token, service)  # the account's state is known
-            if ident is None:
+            ident = self.auth.cached_token_identity(token, service)
+            if ident is None:  # the account's state has to be read
                 ident = await self.blocking(self.auth.verify_token, token, service)
             return ident
         if kind == "basic":
@@ -288,8 +303,13 @@ class V2:
 
     # -- manifests -----------------------------------------------------------------------------
     async def get_manifest(self, req: Request, name: str, ref: str) -> Response:
-        ident = await self.identify(req)
-        resolved = self.registry.resolve_manifest_cached(name, ref)
+        # The hot path: one change-counter read serves the token check and the manifest cache.
+        generation = self.registry.store.generation()
+        ident = self.identify_cached(req, generation)
+        if ident is None:
+            ident = await self.identify(req)
+            generation = None  # time passed: read it again
+        resolved = self.registry.resolve_manifest_cached(name, ref, generation)
         if resolved is None:
             resolved = await self.blocking(self.registry.resolve_manifest, name, ref)
         namespace, repo_name, repo, manifest = resolved

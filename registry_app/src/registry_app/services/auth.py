@@ -360,14 +360,17 @@ class AuthService:
         }
         return jwt.encode(claims, self._jwt_key, algorithm="HS256"), lifetime
 
-    def cached_token_identity(self, token: str, service: str | None = None) -> Identity | None:
+    def cached_token_identity(
+        self, token: str, service: str | None = None, generation: int | None = None
+    ) -> Identity | None:
         """verify_token without I/O (safe on the event loop): None when the account's state has to
-        be read first. Raises Unauthorized for a token that is no good whatever that state."""
+        be read first. Raises Unauthorized for a token that is no good whatever that state.
+        ``generation``: Store.generation() if the caller has just read it."""
         decoded = self._decode(token, service)
         ref = decoded.ident.credential
         if ref is None:
             return decoded.ident
-        state = self.accounts.peek(ref)
+        state = self.accounts.peek(ref, generation=generation)
         return None if isinstance(state, Miss) else self._token_identity(decoded, state)
 
     def verify_token(self, token: str, service: str | None = None) -> Identity:

@@ -111,10 +111,12 @@ class AccountStates:
         return self.fingerprint(Ref("robot", robot.id), robot, token)
 
     # -- the cache -----------------------------------------------------------------------------
-    def peek(self, ref: Ref, fresh: bool = False) -> AccountState | Miss | None:
+    def peek(self, ref: Ref, fresh: bool = False, generation: int | None = None) -> AccountState | Miss | None:
         """The cached state while it is known to be current, else MISS (it must be read).
-        ``fresh``: where there is no change counter (PostgreSQL), always MISS."""
-        generation = self.store.generation()
+        ``fresh``: where there is no change counter (PostgreSQL), always MISS. ``generation``: the
+        change counter if the caller has just read it."""
+        if generation is None:
+            generation = self.store.generation()
         if generation is None and (fresh or self.cache_seconds <= 0):
             return MISS
         with self._lock:

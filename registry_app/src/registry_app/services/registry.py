@@ -594,10 +594,13 @@ class RegistryService:
             log.warning("storage: upload %s not deleted: %s", upload_id, exc.detail)
 
     # -- manifests -----------------------------------------------------------------------------
-    def resolve_manifest_cached(self, name: str, reference: str) -> Any:
+    def resolve_manifest_cached(self, name: str, reference: str, generation: int | None = None) -> Any:
         """The cached result of ``resolve_manifest`` if the database has not changed since; no I/O
-        beyond a change-counter read, so the HTTP layer calls it on the event loop."""
-        generation = self.store.generation()
+        beyond a change-counter read, so the HTTP layer calls it on the event loop. ``generation``:
+        the counter as the caller read it at the start of the request (one read serves both this
+        and the token check)."""
+        if generation is None:
+            generation = self.store.generation()
         return None if generation is None else self._cache.get((name, reference), generation)
 
     def resolve_manifest(self, name: str, reference: str) -> tuple[str, str, RepoRow | None, ManifestRow | None]:
