@@ -105,10 +105,12 @@ class DirectoryAuth(Protocol):
 
 
 class _TTLCache:
-    """A bounded map whose entries end after their own time to live (least recently used go first)."""
+    """A bounded map whose entries end after their own time to live (least recently used go first
+    when it is full)."""
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 4096, lru: bool = True) -> None:
         self.size = size
+        self.lru = lru  # False: the oldest entries go first (cheaper reads, for the pull path)
         self.data: OrderedDict[str, tuple[Any, float]] = OrderedDict()
         self.lock = threading.Lock()
 
@@ -120,7 +122,8 @@ class _TTLCache:
             if item[1] < time.monotonic():
                 del self.data[key]
                 return None
-            self.data.move_to_end(key)
+            if self.lru:
+                self.data.move_to_end(key)
             return item[0]
 
     def put(self, key: str, value: Any, ttl: float) -> None:
@@ -179,7 +182,7 @@ class AuthService:
         # inside the hash and hold threads other requests need.
         self.hash_slots = max(1, os.cpu_count() or 1)
         self._hash_gate = threading.BoundedSemaphore(self.hash_slots)
-        self._token_cache = _TTLCache()
+        self._token_cache = _TTLCache(lru=False)
         self._basic_cache = _TTLCache()
         self._basic_key = secrets.token_bytes(32)  # cache keys: an HMAC, not a plain hash of passwords
         self._dummy_hash = PASSWORDS.hash(secrets.token_hex(8))

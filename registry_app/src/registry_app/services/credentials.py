@@ -26,6 +26,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from registry_app.db.identity import IdentityStore
 from registry_app.db.store import Store, UserRow, now_ms
@@ -34,11 +35,10 @@ DEFAULT_CACHE_SECONDS = 5.0
 KINDS = ("user", "robot", "app", "oauth")
 
 
-@dataclass(frozen=True)
-class Ref:
+class Ref(NamedTuple):
     """A credential: ``kind`` user (a password, database or LDAP), robot, app (app-specific token)
     or oauth (API token); ``account`` the user/robot id; ``token`` the app token's uuid or the API
-    token's id."""
+    token's id. (A tuple: it is a dictionary key on every pull.)"""
 
     kind: str
     account: int
@@ -119,8 +119,7 @@ class AccountStates:
             generation = self.store.generation()
         if generation is None and (fresh or self.cache_seconds <= 0):
             return MISS
-        with self._lock:
-            item = self._data.get(ref)
+        item = self._data.get(ref)  # one dictionary read: atomic, no lock needed
         if item is None:
             return MISS
         state, read_generation, read_at = item
