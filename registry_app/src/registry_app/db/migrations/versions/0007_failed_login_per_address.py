@@ -1,7 +1,7 @@
 """failed_login: counted per username and client address (address '' is the account-wide count)
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-07 22:00:00.000000
 
 The table only holds counts of the last minute or so: it is recreated rather than altered (SQLite
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
