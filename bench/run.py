@@ -683,7 +683,7 @@ def main(argv: list[str]) -> int:
                     target: Target = Distribution(tdir, binary, 2)
                 elif name == "distribution3":
                     if not Path(args.distribution3).exists():
-                        raise BenchError(f"{args.distribution3} not found: run scripts/build-go-tools "
+                        raise BenchError(f"{args.distribution3} not found: run scripts/build-go-tools distribution "
                                          "(builds distribution 3.x into the cache) or pass --distribution3")
                     target = Distribution(tdir, args.distribution3, 3)
                 else:
