@@ -22,11 +22,13 @@ from registry_app.http.base import (
     send_response,
 )
 from registry_app.http.limits import BodyReceive
+from registry_app.http.ui import WebUI
 from registry_app.http.v2 import API_VERSION, V2
 from registry_app.services.errors import NotFound, RegistryError
 from registry_app.services.registry import RegistryService
 
 log = logging.getLogger("registry_app")
+API_WEB_PATHS = frozenset({"/csrf_token", "/config"})  # Quay's, outside /api/v1; served by the API app
 
 
 class HealthChecks:
@@ -59,6 +61,7 @@ class RegistryApp:
         audit: Any = None,
         secscan: Any = None,
         body_idle_timeout: float = 0,
+        ui: WebUI | None = None,
     ) -> None:
         self.registry = registry
         self.v2 = v2
@@ -68,6 +71,7 @@ class RegistryApp:
         self.audit = audit
         self.secscan = secscan
         self.body_idle_timeout = body_idle_timeout
+        self.ui = ui
         self.out = sys.stderr
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -95,7 +99,7 @@ class RegistryApp:
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
         receive = BodyReceive(receive, self.body_idle_timeout)  # every body read has an idle limit
-        if self.api is not None and scope["path"].startswith("/api/"):
+        if self.api is not None and (scope["path"].startswith("/api/") or scope["path"] in API_WEB_PATHS):
             status = 500
 
             async def send_logged(message: dict[str, Any]) -> None:
@@ -156,8 +160,9 @@ class RegistryApp:
             return json_response(status, {"data": {"services": services}, "status_code": status})
         if path == "/secscan/notification" and self.secscan is not None and self.secscan.notifications:
             return await self.secscan_notification(req)
-        if path == "/":
-            return json_response(200, {"registry": "registry_app", "api": "/v2/"})
+        page = self.ui.handle(req) if self.ui is not None else None
+        if page is not None:
+            return page
         raise NotFound(f"no such endpoint: {req.method} {path}")
 
     async def secscan_notification(self, req: Request) -> Response:
@@ -207,10 +212,13 @@ def create_app(config: Any) -> RegistryApp:
 
         secscan = SecurityScanner(SecscanStore(engine), auth, config)
         registry.on_manifests_deleted = secscan.manifests_deleted
-    api = create_api(ApiContext(auth=auth, registry=registry, audit=audit, config=config, secscan=secscan))
+    sessions = make_sessions(config, engine, auth)
+    api = create_api(
+        ApiContext(auth=auth, registry=registry, audit=audit, config=config, secscan=secscan, sessions=sessions)
+    )
     guarded = ApiBodyGuard(api, blocking, int(config.get("REGISTRY_APP_MAX_API_BODY_SIZE")), auth.anonymous_push)
     idle = float(config.get("REGISTRY_APP_BODY_IDLE_TIMEOUT"))
-    return RegistryApp(registry, v2, blocking, HealthChecks(registry), guarded, audit, secscan, idle)
+    return RegistryApp(registry, v2, blocking, HealthChecks(registry), guarded, audit, secscan, idle, WebUI())
 
 
 def make_directory(config: Any) -> Any:
@@ -220,3 +228,19 @@ def make_directory(config: Any) -> Any:
     from registry_app.services.ldap import LdapDirectory
 
     return LdapDirectory(config)
+
+
+def make_sessions(config: Any, engine: Any, auth: Any) -> Any:
+    """The web UI's sign-in sessions (services/sessions.py over db/sessions.py), with Quay's
+    SESSION_TIMEOUT (default 31d) and FRESH_LOGIN_TIMEOUT (default 10m)."""
+    from registry_app.db.sessions import SessionStore
+    from registry_app.services.identity import IdentityService
+    from registry_app.services.sessions import SessionService
+
+    return SessionService(
+        SessionStore(engine),
+        auth.identities.user_by_id,
+        config.secret_key,
+        lifetime_s=IdentityService.timespan_seconds(str(config.get("SESSION_TIMEOUT") or "31d")),
+        fresh_s=IdentityService.timespan_seconds(str(config.get("FRESH_LOGIN_TIMEOUT") or "10m")),
+    )

@@ -168,6 +168,14 @@ SCHEMA = {
         'FEATURE_USER_INITIALIZE': {
             'type': 'boolean',
         },
+        'FRESH_LOGIN_TIMEOUT': {
+            'description': (
+                'how long after a password check the web UI may change the ac'
+                "count's password (default 10m)"
+            ),
+            'pattern': '^[0-9]+[smhdwy]$',
+            'type': 'string',
+        },
         'LABELED_EXPIRATION_MAXIMUM': {
             'description': 'longest tag expiration after push (default 104w)',
             'pattern': '^[0-9]+[smhdw]$',
@@ -379,6 +387,18 @@ SCHEMA = {
             ),
             'minLength': 1,
             'pattern': '^[A-Za-z0-9.\\-\\[\\]:]+$',
+            'type': 'string',
+        },
+        'SESSION_COOKIE_SECURE': {
+            'description': (
+                "mark the web UI's session cookie Secure (it is whenever the "
+                'registry speaks or advertises HTTPS)'
+            ),
+            'type': 'boolean',
+        },
+        'SESSION_TIMEOUT': {
+            'description': "how long a web UI sign-in lasts (Quay's key; default 31d)",
+            'pattern': '^[0-9]+[smhdwy]$',
             'type': 'string',
         },
         'SETUP_COMPLETE': {
