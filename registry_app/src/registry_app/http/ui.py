@@ -3,13 +3,15 @@ served at ``/`` and at the paths Quay users bookmark.
 
 Every screen path answers the same ``index.html`` (the app routes in the browser), revalidated on
 each load (``no-cache`` with an ETag) so a new release is seen at once; files under ``/assets/``
-carry a content hash in their names and are cached for a year. Where the build holds a Brotli or
-gzip copy of an asset (``.br``/``.gz`` beside it) and the client accepts it, that copy is sent.
-Nothing is fetched from elsewhere at run time: the Content-Security-Policy allows this origin only.
+carry a content hash in their names and are cached for a year. Text assets are sent gzipped to
+clients that accept it (compressed once per process, on first request, and kept: the whole UI is
+about 400 kB compressed), other files straight from disk. Nothing is fetched from elsewhere at run
+time: the Content-Security-Policy allows this origin only.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import re
@@ -26,6 +28,8 @@ SCREEN_PATHS = re.compile(
 )
 ASSET_PATH = re.compile(r"^/assets/[A-Za-z0-9][A-Za-z0-9._-]*$")
 ROOT_FILES = frozenset({"/favicon.svg", "/robots.txt"})
+COMPRESSIBLE = frozenset({".js", ".css", ".svg", ".json", ".txt", ".html"})
+MAX_COMPRESSED_SOURCE = 16 * 1024 * 1024  # bigger files go uncompressed (none is near this)
 
 CONTENT_TYPES = {
     ".js": "text/javascript; charset=utf-8",
@@ -73,6 +77,7 @@ class WebUI:
         self.dist = dist if dist is not None else default_dist()
         index = self.dist / "index.html"
         self.index: _Index | None = None
+        self._gzipped: dict[str, bytes] = {}
         if index.is_file():
             body = index.read_bytes()
             self.index = _Index(body, f'"{hashlib.sha256(body).hexdigest()[:32]}"'.encode())
@@ -116,18 +121,29 @@ class WebUI:
             (b"cache-control", IMMUTABLE if path.startswith("/assets/") else b"no-cache"),
             (b"x-content-type-options", b"nosniff"),
         ]
-        send = target
-        if target.suffix in (".js", ".css", ".svg", ".json", ".txt"):
+        if target.suffix in COMPRESSIBLE:
             headers.append((b"vary", b"accept-encoding"))
-            accepted = _encodings(req.headers.get("accept-encoding"))
-            for encoding, suffix in (("br", ".br"), ("gzip", ".gz")):
-                packed = target.with_name(target.name + suffix)
-                if encoding in accepted and packed.is_file():
-                    headers.append((b"content-encoding", encoding.encode()))
-                    send = packed
-                    break
-        headers.append((b"content-length", str(send.stat().st_size).encode()))
-        return Response(200, b"", headers, path=str(send))
+            if "gzip" in _encodings(req.headers.get("accept-encoding")):
+                packed = self._gzip(target)
+                if packed is not None:
+                    headers += [(b"content-encoding", b"gzip"), (b"content-length", str(len(packed)).encode())]
+                    return Response(200, packed, headers)
+        headers.append((b"content-length", str(target.stat().st_size).encode()))
+        return Response(200, b"", headers, path=str(target))
+
+    def _gzip(self, target: Path) -> bytes | None:
+        """The file gzipped (mtime 0: the same bytes every time), or None when it does not pay."""
+        key = str(target)
+        packed = self._gzipped.get(key)
+        if packed is None:
+            data = target.read_bytes()
+            if len(data) > MAX_COMPRESSED_SOURCE:
+                return None
+            packed = gzip.compress(data, compresslevel=6, mtime=0)
+            if len(packed) >= len(data):
+                packed = b""
+            self._gzipped[key] = packed
+        return packed or None
 
 
 def _etags(value: str | None) -> set[bytes]:

@@ -1,0 +1,79 @@
+// /signin: username and password (database or LDAP users), POST /api/v1/signin.
+import {ActionGroup, Button, Form, FormGroup, LoginPage, TextInput} from '@patternfly/react-core';
+import {useState} from 'react';
+import {Link, useNavigate, useSearchParams} from 'react-router-dom';
+import {ErrorAlert} from 'src/components/ErrorAlert';
+import {useConfig} from 'src/hooks/UseConfig';
+import {useSignIn} from 'src/hooks/UseCurrentUser';
+
+// Only paths of this UI: a redirect must never leave the registry.
+function safeNext(next: string | null): string {
+  return next && next.startsWith('/') && !next.startsWith('//') ? next : '/repository';
+}
+
+export function SignIn() {
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const signIn = useSignIn();
+  const navigate = useNavigate();
+  const [params] = useSearchParams();
+  const {data: config} = useConfig();
+  const title = config?.config.REGISTRY_TITLE || 'Registry';
+
+  const submit = async (e: React.FormEvent) => {
+    e.preventDefault();
+    try {
+      await signIn.mutateAsync({username, password});
+      navigate(safeNext(params.get('next')), {replace: true});
+    } catch {
+      setPassword('');
+    }
+  };
+
+  const footer = (
+    <>
+      {config?.features.USER_CREATION ? (
+        <p>
+          No account? <Link to="/createaccount">Create one</Link>
+        </p>
+      ) : null}
+      <p>
+        <Link to="/repository">Browse public repositories</Link>
+      </p>
+    </>
+  );
+
+  return (
+    <LoginPage loginTitle={`Sign in to ${title}`} footerListItems={footer}>
+      <Form onSubmit={submit} aria-label="Sign in">
+        <ErrorAlert error={signIn.error} />
+        <FormGroup label="Username" isRequired fieldId="signin-username">
+          <TextInput
+            id="signin-username"
+            name="username"
+            isRequired
+            autoComplete="username"
+            value={username}
+            onChange={(_e, v) => setUsername(v)}
+          />
+        </FormGroup>
+        <FormGroup label="Password" isRequired fieldId="signin-password">
+          <TextInput
+            id="signin-password"
+            name="password"
+            type="password"
+            isRequired
+            autoComplete="current-password"
+            value={password}
+            onChange={(_e, v) => setPassword(v)}
+          />
+        </FormGroup>
+        <ActionGroup>
+          <Button type="submit" variant="primary" isBlock isLoading={signIn.isPending} isDisabled={!username || !password}>
+            Sign in
+          </Button>
+        </ActionGroup>
+      </Form>
+    </LoginPage>
+  );
+}
