@@ -48,7 +48,7 @@ function UserMenu() {
       onOpenChange={setOpen}
       popperProps={{position: 'right'}}
       toggle={(ref) => (
-        <MenuToggle ref={ref} onClick={() => setOpen(!open)} isExpanded={open} aria-label="User menu">
+        <MenuToggle ref={ref} onClick={() => setOpen(!open)} isExpanded={open} aria-label={`User menu: ${user.username}`}>
           {user.username}
         </MenuToggle>
       )}

@@ -1,4 +1,4 @@
-// Repository descriptions: Markdown rendered without raw HTML (react-markdown escapes it), and
+// Repository descriptions: Markdown, with any raw HTML shown as text (react-markdown escapes it) and
 // only http(s)/mailto links, so a description cannot run script or frame anything.
 import ReactMarkdown from 'react-markdown';
 import {Content} from '@patternfly/react-core';
@@ -10,7 +10,7 @@ function safeUrl(url: string): string {
 export function Markdown({text}: {text: string}) {
   return (
     <Content>
-      <ReactMarkdown skipHtml urlTransform={safeUrl}>
+      <ReactMarkdown urlTransform={safeUrl}>
         {text}
       </ReactMarkdown>
     </Content>

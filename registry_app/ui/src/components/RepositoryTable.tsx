@@ -43,7 +43,7 @@ function FilterSelect({
       }}
       onOpenChange={setOpen}
       toggle={(ref) => (
-        <MenuToggle ref={ref} onClick={() => setOpen(!open)} isExpanded={open} aria-label={label}>
+        <MenuToggle ref={ref} onClick={() => setOpen(!open)} isExpanded={open}>
           {label}: {shown}
         </MenuToggle>
       )}

@@ -1,5 +1,5 @@
 // /createaccount: sign-up (FEATURE_USER_CREATION with database users), POST /api/v1/user/.
-import {ActionGroup, Button, Form, FormGroup, LoginPage, TextInput} from '@patternfly/react-core';
+import {ActionGroup, Button, Form, FormGroup, ListItem, LoginPage, TextInput} from '@patternfly/react-core';
 import {useState} from 'react';
 import {Link, useNavigate} from 'react-router-dom';
 import {ErrorAlert} from 'src/components/ErrorAlert';
@@ -35,7 +35,11 @@ export function CreateAccount() {
     );
   }
   return (
-    <LoginPage loginTitle="Create an account" footerListItems={<Link to="/signin">Sign in instead</Link>}>
+    <LoginPage loginTitle="Create an account" footerListItems={
+        <ListItem>
+          <Link to="/signin">Sign in instead</Link>
+        </ListItem>
+      }>
       <Form onSubmit={submit} aria-label="Create an account">
         <ErrorAlert error={create.error} />
         <FormGroup label="Username" isRequired fieldId="new-username">

@@ -1,5 +1,5 @@
 // /signin: username and password (database or LDAP users), POST /api/v1/signin.
-import {ActionGroup, Button, Form, FormGroup, LoginPage, TextInput} from '@patternfly/react-core';
+import {ActionGroup, Button, Form, FormGroup, ListItem, LoginPage, TextInput} from '@patternfly/react-core';
 import {useState} from 'react';
 import {Link, useNavigate, useSearchParams} from 'react-router-dom';
 import {ErrorAlert} from 'src/components/ErrorAlert';
@@ -33,13 +33,13 @@ export function SignIn() {
   const footer = (
     <>
       {config?.features.USER_CREATION ? (
-        <p>
-          No account? <Link to="/createaccount">Create one</Link>
-        </p>
+        <ListItem>
+          <Link to="/createaccount">Create an account</Link>
+        </ListItem>
       ) : null}
-      <p>
+      <ListItem>
         <Link to="/repository">Browse public repositories</Link>
-      </p>
+      </ListItem>
     </>
   );
 
