@@ -48,6 +48,7 @@ def expect(locator: Any) -> Any:
 
     return playwright_expect(locator)
 
+
 pytestmark = pytest.mark.clients
 
 OWNER = "quayadmin"
