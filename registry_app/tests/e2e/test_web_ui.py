@@ -342,3 +342,78 @@ def test_6_other_screens_have_no_serious_accessibility_violations(
         expect_no_violations(signin, "the sign-in page")
     finally:
         signin.context.close()
+
+
+def test_7_teams_tokens_superuser_and_password_in_the_ui(site: Site, owner_page: Page, browser: Browser) -> None:
+    page, url = owner_page, site.server.url
+    # A team with the read-only user in it.
+    page.goto(f"{url}/organization/{ORG}?tab=teams")
+    page.get_by_role("button", name="Create team").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Team name").fill("builders")
+    dialog.get_by_label("Role").select_option("creator")
+    dialog.get_by_role("button", name="Create team").click()
+    page.get_by_role("button", name="Members of team builders").click()
+    dialog = page.get_by_role("dialog", name="Members of builders")
+    dialog.get_by_label(re.compile("^Add a user")).fill(READER)
+    dialog.get_by_role("button", name="Add member").click()
+    expect(dialog.get_by_role("button", name=f"Remove {READER}")).to_be_visible()
+    members = site.api("GET", f"/organization/{ORG}/team/builders/members").json()["members"]
+    assert [m["name"] for m in members] == [READER], members
+    assert site.api("GET", f"/organization/{ORG}").json()["teams"]["builders"]["role"] == "creator"
+    dialog.get_by_role("button", name="Close").last.click()
+
+    # An app-specific token that logs in to the registry.
+    page.goto(f"{url}/user/{OWNER}?tab=settings")
+    page.get_by_label("Token title").fill("laptop")
+    page.get_by_role("button", name="Create token").click()
+    code = page.get_by_label("App token", exact=True).input_value()
+    token = httpx.get(f"{url}/v2/auth", params={"service": site.server.host}, auth=("$app", code), timeout=60)
+    assert token.status_code == 200 and token.json().get("token"), token.text
+
+    # The superuser disables a user; the user's sign-in is then refused.
+    page.goto(f"{url}/superuser")
+    page.get_by_role("button", name=f"Disable {READER}").click()
+    expect(page.get_by_role("button", name=f"Enable {READER}")).to_be_visible()
+    listed = {u["username"]: u for u in site.api("GET", "/superuser/users/").json()["users"]}
+    assert listed[READER]["enabled"] is False
+
+    # The per-day chart counts what the log holds.
+    page.goto(f"{url}/organization/{ORG}?tab=logs")
+    chart = page.get_by_role("img", name=re.compile(r"log entries over 7 days"))
+    expect(chart).to_be_visible()
+    shown = int(re.match(r"(\d+)", chart.get_attribute("aria-label") or "")[1])  # type: ignore[index]
+    assert shown > 0, "the organization's log has entries (created repository, robot, team...)"
+
+    # A new password, with the current one checked again; other sessions end, this one stays.
+    elsewhere = new_page(browser)
+    try:
+        sign_in(elsewhere, url, OWNER, site.password)
+        page.goto(f"{url}/user/{OWNER}?tab=settings")
+        new_password = secrets.token_urlsafe(16)
+        page.get_by_label("Current password").fill(site.password)
+        page.get_by_label("New password (8 characters or more)").fill(new_password)
+        page.get_by_label("New password again").fill(new_password)
+        page.get_by_role("button", name="Change password").click()
+        expect(page.get_by_text("Password changed")).to_be_visible()
+        site.password = new_password
+        page.goto(f"{url}/repository")
+        expect(page.get_by_role("button", name=re.compile("^User menu"))).to_be_visible()
+        elsewhere.goto(f"{url}/repository")
+        expect(elsewhere.get_by_role("button", name="Sign in")).to_be_visible()
+    finally:
+        elsewhere.context.close()
+
+
+def test_8_narrow_window(site: Site, browser: Browser) -> None:
+    """On a phone-sized window the screens fit their width (no sideways scrolling of the page)."""
+    page = new_page(browser)
+    try:
+        page.set_viewport_size({"width": 390, "height": 844})
+        for path in ("/signin", f"/repository/{ORG}/{REPO}", "/repository"):
+            page.goto(f"{site.server.url}{path}")
+            page.wait_for_load_state("networkidle")
+            overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            assert overflow <= 0, f"{path} is {overflow}px wider than a 390px window"
+    finally:
+        page.context.close()
