@@ -279,3 +279,12 @@ def test_config_shows_public_settings_only(server: RegistryServer) -> None:
         assert "/config" in c.get("/api/v1/discovery").json()["paths"]
         assert "/csrf_token" in c.get("/api/v1/discovery").json()["paths"]
         assert "/api/v1/signin" in c.get("/api/v1/discovery").json()["paths"]
+
+
+def test_anonymous_bodies_of_signin_and_sign_up_are_bounded(server: RegistryServer) -> None:
+    """Sign-in and sign-up take bodies from anonymous callers: the API's body limit still holds."""
+    with browser(server) as c:
+        for path in ("/api/v1/signin", "/api/v1/user/"):
+            big = {"username": "x" * (2 * 1024 * 1024), "password": PASSWORD}
+            resp = c.post(path, json=big)
+            assert resp.status_code == 413, (path, resp.status_code, resp.text[:200])

@@ -37,7 +37,7 @@ from registry_app.services.identity import IdentityError
 
 # Endpoints that take a body from anonymous callers. Any other endpoint with a body requires
 # credentials (every one of them calls require_user or an equivalent check).
-ANONYMOUS_BODIES = frozenset({"/api/v1/user/initialize"})
+ANONYMOUS_BODIES = frozenset({"/api/v1/user/initialize", "/api/v1/signin", "/api/v1/user/"})
 REFUSALS = (ApiError, IdentityError, RegistryError)
 
 

@@ -28,6 +28,7 @@ from registry_app.http.api.common import (
     Caller,
     Ctx,
     client_ip,
+    ctx_of,
     require_user,
 )
 from registry_app.http.api.user import get_user
@@ -72,10 +73,21 @@ def _sessions(ctx: ApiContext) -> SessionService[UserRow]:
     return ctx.sessions
 
 
-def current_session(request: Request) -> Session | None:
-    """The session the request was authenticated with (set by common._identify), if any."""
+def current_session(request: Request, ident: Identity) -> Session | None:
+    """The session the request was authenticated with, if any: common._identify leaves it in the
+    scope; when the body guard (guard.py) identified the caller on a copy of the scope, the
+    cookie is looked up again."""
     found = request.scope.get(SESSION_KEY)
-    return found if isinstance(found, Session) else None
+    if isinstance(found, Session):
+        return found
+    cookie = request.cookies.get(SESSION_COOKIE)
+    ctx = ctx_of(request)
+    if ident.via != "session" or not cookie or ctx.sessions is None:
+        return None
+    resolved = ctx.sessions.resolve(cookie)
+    if resolved is None or resolved[0].user_id != ident.user_id:
+        return None
+    return resolved[0]
 
 
 def secure_cookie(ctx: ApiContext, request: Request) -> bool:
@@ -157,7 +169,7 @@ def signin(body: SigninBody, _ident: Caller, ctx: Ctx, request: Request) -> JSON
 def verify(body: VerifyBody, ident: Caller, ctx: Ctx, request: Request) -> JSONResponse:
     """Quay's ``verifyUser``: account changes need a password check within FRESH_LOGIN_TIMEOUT."""
     require_user(ident)
-    session = current_session(request)
+    session = current_session(request, ident)
     if session is None or ident.username is None:
         raise ApiError(401, "Requires a signed-in browser session", "invalid_token")
     if _check_person(ctx, request, ident.username, body.password) is None:
@@ -185,7 +197,7 @@ def signout(ident: Caller, ctx: Ctx, request: Request) -> JSONResponse:
 def csrf_token(request: Request, ctx: Ctx, _ident: Caller) -> JSONResponse:
     """Quay's ``GET /csrf_token`` (outside /api/v1, as in Quay): the token unsafe calls made with
     the session cookie must send in ``X-CSRF-Token``; null without a session."""
-    session = current_session(request)
+    session = current_session(request, _ident)
     return JSONResponse(
         {"csrf_token": session.csrf_token if session is not None else None}, headers={"Cache-Control": "no-store"}
     )
@@ -215,8 +227,10 @@ def create_user(body: NewUserBody, _ident: Caller, ctx: Ctx, request: Request) -
 
 def _fresh(ident: Identity, request: Request) -> None:
     """Quay's ``require_fresh_login`` for browser sessions (tokens and passwords are fresh)."""
-    session = current_session(request)
-    if ident.via == "session" and session is not None and not session.fresh:
+    if ident.via != "session":
+        return
+    session = current_session(request, ident)
+    if session is None or not session.fresh:
         raise ApiError(401, "The operation requires a fresh login: verify your password", "fresh_login_required")
 
 
