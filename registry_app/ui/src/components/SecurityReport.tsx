@@ -47,8 +47,10 @@ export function SecurityReport({namespace, name, digest}: {namespace: string; na
   const shown = rows.filter((r) => !needle || `${r.pkg} ${r.vuln}`.toLowerCase().includes(needle));
   return (
     <>
-      <p>
-        {rows.length === 0 ? 'No known vulnerabilities.' : `${rows.length} vulnerabilities:`}{' '}
+      <div>
+        {rows.length === 0
+          ? 'No known vulnerabilities.'
+          : `${rows.length} ${rows.length === 1 ? 'vulnerability' : 'vulnerabilities'}:`}{' '}
         <LabelGroup aria-label="Vulnerabilities by severity">
           {SEVERITIES.filter((s) => counts.get(s)).map((s) => (
             <Label key={s} color={COLORS[s]}>
@@ -56,7 +58,7 @@ export function SecurityReport({namespace, name, digest}: {namespace: string; na
             </Label>
           ))}
         </LabelGroup>
-      </p>
+      </div>
       {rows.length ? (
         <>
           <Toolbar>
