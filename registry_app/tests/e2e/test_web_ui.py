@@ -318,6 +318,8 @@ def test_5_delete_tag_and_restore_from_history(site: Site, owner_page: Page) -> 
     assert {t["name"]: t["manifest_digest"] for t in live}.get("1.0") == site.pushed, live
     expect_no_violations(page, "the tag history")
     page.get_by_role("tab", name="Tags").click()
+    # The tags the screen had cached are shown first, then refreshed: wait for the restored one.
+    expect(page.get_by_role("link", name="1.0", exact=True)).to_be_visible()
     assert tag_rows(page).get("1.0") == site.pushed
 
 

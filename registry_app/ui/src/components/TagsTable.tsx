@@ -2,7 +2,7 @@
 // multi-arch indexes (fetched when a row is opened: no call per tag), the pull command.
 import {
   Button,
-  ClipboardCopy,
+  ClipboardCopyButton,
   Label,
   SearchInput,
   Toolbar,
@@ -21,6 +21,25 @@ import {platformsOf, useManifest} from 'src/hooks/UseManifest';
 import {type Tag, useTagChanges, useTags} from 'src/hooks/UseTags';
 import {formatDate, formatSize, shortDigest} from 'src/libs/format';
 import {pullCommand} from 'src/libs/registry';
+
+// The podman pull command of a tag, copied by one button (the command shows in its tooltip).
+function PullButton({command, tag}: {command: string; tag: string}) {
+  const [copied, setCopied] = useState(false);
+  return (
+    <ClipboardCopyButton
+      id={`pull-${tag}`}
+      textId={`pull-${tag}`}
+      variant="plain"
+      aria-label={`Copy the pull command for ${tag}`}
+      exitDelay={copied ? 1500 : 600}
+      maxWidth="40rem"
+      onTooltipHidden={() => setCopied(false)}
+      onClick={() => navigator.clipboard?.writeText(command).then(() => setCopied(true), () => undefined)}
+    >
+      {copied ? 'Copied' : command}
+    </ClipboardCopyButton>
+  );
+}
 
 function Platforms({namespace, name, digest}: {namespace: string; name: string; digest: string}) {
   const manifest = useManifest(namespace, name, digest);
@@ -139,15 +158,7 @@ export function TagsTable({namespace, name, canWrite}: {namespace: string; name:
                 <Td dataLabel="Last modified">{formatDate(tag.last_modified)}</Td>
                 <Td dataLabel="Expires">{tag.expiration ? formatDate(tag.expiration) : 'Never'}</Td>
                 <Td dataLabel="Pull">
-                  <ClipboardCopy
-                    variant="inline-compact"
-                    isCode
-                    hoverTip="Copy"
-                    clickTip="Copied"
-                    aria-label={`Pull command for ${tag.name}`}
-                  >
-                    {pullCommand('podman', config, `${namespace}/${name}:${tag.name}`)}
-                  </ClipboardCopy>
+                  <PullButton command={pullCommand('podman', config, `${namespace}/${name}:${tag.name}`)} tag={tag.name} />
                 </Td>
                 {canWrite ? (
                   <Td isActionCell>
