@@ -370,6 +370,8 @@ def test_7_teams_tokens_superuser_and_password_in_the_ui(site: Site, owner_page:
     page.get_by_label("Token title").fill("laptop")
     page.get_by_role("button", name="Create token").click()
     code = page.get_by_label("App token", exact=True).input_value()
+    line = page.get_by_label("podman login with the token", exact=True).input_value()
+    assert line == f"podman login --tls-verify=false -u='$app' --password-stdin {site.server.host} <<< '{code}'"
     token = httpx.get(f"{url}/v2/auth", params={"service": site.server.host}, auth=("$app", code), timeout=60)
     assert token.status_code == 200 and token.json().get("token"), token.text
 

@@ -185,6 +185,19 @@ class WebSession(Base):
     expires_ms: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
+class ExternalLogin(Base):
+    """An account's identity at an OpenID Connect provider (``{NAME}_LOGIN_CONFIG``): the provider's
+    ``sub`` for that service id, linked to the account created or found at first sign-in."""
+
+    __tablename__ = "external_login"
+    __table_args__ = (UniqueConstraint("service_id", "subject", name="uq_external_login_service_subject"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_id: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class Repository(Base):
     __tablename__ = "repository"
     __table_args__ = (

@@ -29,6 +29,7 @@ from registry_app.services.registry import RegistryService
 
 log = logging.getLogger("registry_app")
 API_WEB_PATHS = frozenset({"/csrf_token", "/config"})  # Quay's, outside /api/v1; served by the API app
+API_WEB_PREFIXES = ("/api/", "/oauth2/")  # /oauth2/{service}/callback: OpenID Connect sign-in
 
 
 class HealthChecks:
@@ -99,7 +100,7 @@ class RegistryApp:
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
         receive = BodyReceive(receive, self.body_idle_timeout)  # every body read has an idle limit
-        if self.api is not None and (scope["path"].startswith("/api/") or scope["path"] in API_WEB_PATHS):
+        if self.api is not None and (scope["path"].startswith(API_WEB_PREFIXES) or scope["path"] in API_WEB_PATHS):
             status = 500
 
             async def send_logged(message: dict[str, Any]) -> None:
@@ -214,7 +215,15 @@ def create_app(config: Any) -> RegistryApp:
         registry.on_manifests_deleted = secscan.manifests_deleted
     sessions = make_sessions(config, engine, auth)
     api = create_api(
-        ApiContext(auth=auth, registry=registry, audit=audit, config=config, secscan=secscan, sessions=sessions)
+        ApiContext(
+            auth=auth,
+            registry=registry,
+            audit=audit,
+            config=config,
+            secscan=secscan,
+            sessions=sessions,
+            external_logins=make_external_logins(config, engine, auth),
+        )
     )
     guarded = ApiBodyGuard(api, blocking, int(config.get("REGISTRY_APP_MAX_API_BODY_SIZE")), auth.anonymous_push)
     idle = float(config.get("REGISTRY_APP_BODY_IDLE_TIMEOUT"))
@@ -243,4 +252,32 @@ def make_sessions(config: Any, engine: Any, auth: Any) -> Any:
         config.secret_key,
         lifetime_s=IdentityService.timespan_seconds(str(config.get("SESSION_TIMEOUT") or "31d")),
         fresh_s=IdentityService.timespan_seconds(str(config.get("FRESH_LOGIN_TIMEOUT") or "10m")),
+    )
+
+
+def make_external_logins(config: Any, engine: Any, auth: Any) -> Any:
+    """Sign-in through the OpenID Connect providers of ``*_LOGIN_CONFIG`` (None without any)."""
+    from registry_app.db.external_logins import ExternalLoginStore
+    from registry_app.services.external_login import (
+        Accounts,
+        ExternalLoginService,
+        providers_from,
+        ssl_context,
+    )
+
+    providers = providers_from(config.values, ssl_context(config.config_dir))
+    if not providers:
+        return None
+    accounts = Accounts(
+        by_id=auth.identities.user_by_id,
+        taken=lambda name: auth.identities.get(name) is not None,
+        create=lambda name, email: auth.identity.create_user(name, None, email),
+    )
+    return ExternalLoginService(
+        providers=providers,
+        links=ExternalLoginStore(engine),
+        accounts=accounts,
+        secret_key=config.secret_key,
+        external_url=f"{config.get('PREFERRED_URL_SCHEME') or 'http'}://{config['SERVER_HOSTNAME']}",
+        user_creation=bool(config.get("FEATURE_USER_CREATION", True)),
     )

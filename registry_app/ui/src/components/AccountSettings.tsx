@@ -7,6 +7,7 @@ import {
   Card,
   CardBody,
   CardTitle,
+  Checkbox,
   Form,
   FormGroup,
   Stack,
@@ -20,6 +21,7 @@ import {CopyLine} from 'src/components/CopyLine';
 import {ErrorAlert} from 'src/components/ErrorAlert';
 import {Loading} from 'src/components/Loading';
 import {useAccountChanges} from 'src/hooks/UseAccount';
+import {SCOPES, useApiTokenChanges, useApiTokens} from 'src/hooks/UseApiTokens';
 import {useAppTokenChanges, useAppTokens} from 'src/hooks/UseAppTokens';
 import {useConfig} from 'src/hooks/UseConfig';
 import {type CurrentUser, useVerifyPassword} from 'src/hooks/UseCurrentUser';
@@ -113,7 +115,7 @@ function EmailCard({user}: {user: CurrentUser}) {
   );
 }
 
-function AppTokensCard({user}: {user: CurrentUser}) {
+function AppTokensCard() {
   const tokens = useAppTokens();
   const {create, revoke} = useAppTokenChanges();
   const {data: config} = useConfig();
@@ -124,7 +126,10 @@ function AppTokensCard({user}: {user: CurrentUser}) {
     <Card>
       <CardTitle component="h2">App-specific tokens</CardTitle>
       <CardBody>
-        <p>Tokens for registry clients (<code>$app</code> as the username is not needed: use your own).</p>
+        <p>
+          Tokens for registry clients: log in with <code>$app</code> as the username and the token as the
+          password.
+        </p>
         <Form
           onSubmit={(e) => {
             e.preventDefault();
@@ -144,7 +149,7 @@ function AppTokensCard({user}: {user: CurrentUser}) {
         {made?.token_code ? (
           <Alert variant="info" isInline title={`Token "${made.title}" created`}>
             <CopyLine label="App token" value={made.token_code} />
-            <CopyLine label="podman login with the token" value={loginCommand('podman', config, user.username, made.token_code)} />
+            <CopyLine label="podman login with the token" value={loginCommand('podman', config, '$app', made.token_code)} />
           </Alert>
         ) : null}
         {tokens.isLoading ? (
@@ -191,6 +196,105 @@ function AppTokensCard({user}: {user: CurrentUser}) {
   );
 }
 
+function ApiTokensCard({user}: {user: CurrentUser}) {
+  const tokens = useApiTokens();
+  const {create, revoke} = useApiTokenChanges();
+  const {data: config} = useConfig();
+  const [title, setTitle] = useState('');
+  const [scopes, setScopes] = useState<string[]>(['repo:read', 'repo:write', 'repo:create']);
+  const [revoking, setRevoking] = useState<number | null>(null);
+  const made = create.data;
+  const offered = SCOPES.filter(([s]) => s !== 'super:user' || user.super_user);
+  const toggle = (scope: string, on: boolean) =>
+    setScopes((old) => (on ? [...old, scope] : old.filter((s) => s !== scope)));
+  return (
+    <Card>
+      <CardTitle component="h2">API tokens</CardTitle>
+      <CardBody>
+        <p>
+          Tokens for the API (<code>Authorization: Bearer</code>) and for registry clients, with{' '}
+          <code>$oauthtoken</code> as the username. A token is shown once.
+        </p>
+        <Form
+          onSubmit={(e) => {
+            e.preventDefault();
+            create.mutateAsync({title, scopes}).then(() => setTitle(''), () => undefined);
+          }}
+        >
+          <FormGroup label="Token title" fieldId="apitoken-title">
+            <TextInput id="apitoken-title" value={title} onChange={(_e, v) => setTitle(v)} />
+          </FormGroup>
+          <FormGroup role="group" label="Scopes" fieldId="apitoken-scopes" isInline>
+            {offered.map(([scope, text]) => (
+              <Checkbox
+                key={scope}
+                id={`apitoken-scope-${scope}`}
+                label={`${text} (${scope})`}
+                isChecked={scopes.includes(scope)}
+                onChange={(_e, on) => toggle(scope, on)}
+              />
+            ))}
+          </FormGroup>
+          <ActionGroup>
+            <Button type="submit" isDisabled={!title || scopes.length === 0} isLoading={create.isPending}>
+              Create API token
+            </Button>
+          </ActionGroup>
+        </Form>
+        <ErrorAlert error={create.error ?? revoke.error ?? tokens.error} />
+        {made?.access_token ? (
+          <Alert variant="info" isInline title={`API token "${made.title}" created: copy it now, it is not shown again`}>
+            <CopyLine label="API token" value={made.access_token} />
+            <CopyLine
+              label="podman login with the API token"
+              value={loginCommand('podman', config, '$oauthtoken', made.access_token)}
+            />
+          </Alert>
+        ) : null}
+        {tokens.isLoading ? (
+          <Loading />
+        ) : (
+          <Table aria-label="API tokens" variant="compact">
+            <Thead>
+              <Tr>
+                <Th>Title</Th>
+                <Th>Scopes</Th>
+                <Th>Created</Th>
+                <Th>Expires</Th>
+                <Th screenReaderText="Actions" />
+              </Tr>
+            </Thead>
+            <Tbody>
+              {(tokens.data ?? []).map((t) => (
+                <Tr key={t.id}>
+                  <Td dataLabel="Title">{t.title}</Td>
+                  <Td dataLabel="Scopes">{t.scopes.join(' ')}</Td>
+                  <Td dataLabel="Created">{formatDate(t.created)}</Td>
+                  <Td dataLabel="Expires">{t.expiration ? formatDate(t.expiration) : 'Never'}</Td>
+                  <Td isActionCell>
+                    <Button variant="link" isDanger onClick={() => setRevoking(t.id)} aria-label={`Revoke API token ${t.title}`}>
+                      Revoke
+                    </Button>
+                  </Td>
+                </Tr>
+              ))}
+            </Tbody>
+          </Table>
+        )}
+        {revoking !== null ? (
+          <ConfirmDelete
+            title="Revoke this API token?"
+            action="Revoke"
+            body={<p>Clients and scripts using it stop working at once.</p>}
+            onConfirm={() => revoke.mutateAsync(revoking)}
+            onClose={() => setRevoking(null)}
+          />
+        ) : null}
+      </CardBody>
+    </Card>
+  );
+}
+
 export function AccountSettings({user}: {user: CurrentUser}) {
   const {data: config} = useConfig();
   return (
@@ -205,9 +309,12 @@ export function AccountSettings({user}: {user: CurrentUser}) {
       </StackItem>
       {config?.features.APP_SPECIFIC_TOKENS ? (
         <StackItem>
-          <AppTokensCard user={user} />
+          <AppTokensCard />
         </StackItem>
       ) : null}
+      <StackItem>
+        <ApiTokensCard user={user} />
+      </StackItem>
     </Stack>
   );
 }

@@ -12,6 +12,7 @@ export interface FrontendConfig {
     TAG_EXPIRATION_OPTIONS?: string[];
   };
   features: Record<string, boolean>;
+  external_login: {id: string; title: string; icon: string | null}[];
   version_number: string;
 }
 

@@ -1,10 +1,23 @@
 // /signin: username and password (database or LDAP users), POST /api/v1/signin.
-import {ActionGroup, Button, Form, FormGroup, ListItem, LoginPage, TextInput} from '@patternfly/react-core';
+import {
+  ActionGroup,
+  Alert,
+  Button,
+  Divider,
+  Form,
+  FormGroup,
+  ListItem,
+  LoginPage,
+  Stack,
+  StackItem,
+  TextInput,
+} from '@patternfly/react-core';
 import {useState} from 'react';
 import {Link, useNavigate, useSearchParams} from 'react-router-dom';
 import {ErrorAlert} from 'src/components/ErrorAlert';
 import {useConfig} from 'src/hooks/UseConfig';
 import {useSignIn} from 'src/hooks/UseCurrentUser';
+import {useExternalLogin} from 'src/hooks/UseExternalLogin';
 
 // Only paths of this UI: a redirect must never leave the registry.
 function safeNext(next: string | null): string {
@@ -19,6 +32,9 @@ export function SignIn() {
   const [params] = useSearchParams();
   const {data: config} = useConfig();
   const title = config?.config.REGISTRY_TITLE || 'Registry';
+  const external = useExternalLogin();
+  const providers = config?.external_login ?? [];
+  const failed = params.get('error'); // set by /oauth2/{service}/callback when a sign-in failed
 
   const submit = async (e: React.FormEvent) => {
     e.preventDefault();
@@ -45,6 +61,20 @@ export function SignIn() {
 
   return (
     <LoginPage loginTitle={`Sign in to ${title}`} footerListItems={footer}>
+      {failed ? <Alert variant="danger" isInline title={failed} style={{marginBottom: '1rem'}} /> : null}
+      {providers.length ? (
+        <Stack hasGutter style={{marginBottom: '1.5rem'}}>
+          {providers.map((p) => (
+            <StackItem key={p.id}>
+              <Button variant="secondary" isBlock onClick={() => external.mutate(p.id)} isLoading={external.isPending}>
+                Sign in with {p.title}
+              </Button>
+            </StackItem>
+          ))}
+          <ErrorAlert error={external.error} />
+          {config?.features.DIRECT_LOGIN !== false ? <Divider /> : null}
+        </Stack>
+      ) : null}
       <Form onSubmit={submit} aria-label="Sign in">
         <ErrorAlert error={signIn.error} />
         <FormGroup label="Username" isRequired fieldId="signin-username">

@@ -33,6 +33,8 @@ ROUTER_MODULES = (
     "secscan",
     "signin",
     "frontend",
+    "externallogin",
+    "oauthtoken",
 )
 
 

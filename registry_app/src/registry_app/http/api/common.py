@@ -60,6 +60,7 @@ class ApiContext:
     config: Any
     secscan: Any = None  # services.secscan.SecurityScanner when FEATURE_SECURITY_SCANNER is on
     sessions: SessionService[UserRow] | None = None  # the web UI's sign-in sessions (signin.py)
+    external_logins: Any = None  # services.external_login.ExternalLoginService with *_LOGIN_CONFIG
 
 
 def ctx_of(request: Request) -> ApiContext:

@@ -56,7 +56,7 @@ def frontend_config(ctx: Ctx) -> JSONResponse:
         "config": config,
         "features": features,
         "oauth": {},
-        "external_login": [],
+        "external_login": ctx.external_logins.public() if ctx.external_logins is not None else [],
         "registry_state": "normal",
         "account_recovery_mode": False,
         "version_number": _version(),

@@ -1,4 +1,5 @@
-"""web sessions: browser sign-in for the web UI (server-side, revocable)
+"""web sessions and external logins: browser sign-in for the web UI (server-side, revocable
+sessions; accounts linked to OpenID Connect providers)
 
 Revision ID: 0005
 Revises: 0004
@@ -31,9 +32,27 @@ def upgrade() -> None:
     with op.batch_alter_table("web_session", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_web_session_user_id"), ["user_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_web_session_expires_ms"), ["expires_ms"], unique=False)
+    op.create_table(
+        "external_login",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("service_id", sa.String(length=64), nullable=False),
+        sa.Column("subject", sa.String(length=255), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["user.id"], name=op.f("fk_external_login_user_id_user"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_external_login")),
+        sa.UniqueConstraint("service_id", "subject", name="uq_external_login_service_subject"),
+    )
+    with op.batch_alter_table("external_login", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_external_login_user_id"), ["user_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("external_login", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_external_login_user_id"))
+    op.drop_table("external_login")
     with op.batch_alter_table("web_session", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_web_session_expires_ms"))
         batch_op.drop_index(batch_op.f("ix_web_session_user_id"))
