@@ -1,4 +1,4 @@
-"""``registry-app``: serve | migrate | config validate | user create | repo visibility."""
+"""``registry-app``: serve | migrate | config validate | user create | repo visibility | uploads cleanup."""
 
 from __future__ import annotations
 
@@ -162,6 +162,7 @@ def cmd_config_validate(args: argparse.Namespace) -> int:
 
 def cmd_user_create(args: argparse.Namespace) -> int:
     from registry_app.services.auth import AuthService
+    from registry_app.services.passwords import MAX_PASSWORD_LENGTH
 
     config = load_config(args)
     if args.password_stdin:
@@ -172,12 +173,34 @@ def cmd_user_create(args: argparse.Namespace) -> int:
         return _fail("give the password on standard input with --password-stdin", EXIT_CONFIG)
     if len(password) < 8:
         return _fail("the password must have at least 8 characters", EXIT_CONFIG)
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return _fail(f"the password must have at most {MAX_PASSWORD_LENGTH} characters", EXIT_CONFIG)
     store = _open(config)
     if store.get_user(args.name) is not None:
         print(f"user {args.name} exists; left unchanged")
         return EXIT_EXISTS if args.fail_if_exists else 0
     AuthService(store, config).create_user(args.name, password, args.email, superuser=args.superuser)
     print(f"created user {args.name}{' (superuser)' if args.superuser else ''}")
+    return 0
+
+
+def cmd_uploads_cleanup(args: argparse.Namespace) -> int:
+    """Collect abandoned uploads once (what the server's upload collector does every interval):
+    idle ones older than --older-than (default REGISTRY_APP_UPLOAD_MAX_AGE) and crash leftovers."""
+    from registry_app.services.uploads import UploadSettings, collect_abandoned_uploads, parse_duration
+    from registry_app.storage import make_storage
+
+    config = load_config(args)
+    settings = UploadSettings.from_config(config)
+    try:
+        older_than = float(parse_duration(args.older_than)) if args.older_than else settings.max_age_s
+    except ValueError as exc:
+        return _fail(f"--older-than: {exc}", EXIT_CONFIG)
+    store = _open(config)
+    report = collect_abandoned_uploads(store, make_storage(*config.storage_driver), older_than, dry_run=args.dry_run)
+    for line in report.lines():
+        print(("would remove " if args.dry_run else "removed ") + line)
+    print(report.summary())
     return 0
 
 
@@ -243,6 +266,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("visibility", choices=["public", "private"])
     common(r)
     r.set_defaults(func=cmd_repo_visibility)
+
+    p = sub.add_parser("uploads", help="manage blob uploads")
+    upsub = p.add_subparsers(dest="uploads_command", required=True)
+    c = upsub.add_parser("cleanup", help="remove abandoned uploads (idle ones and crash leftovers)")
+    c.add_argument(
+        "--older-than",
+        metavar="DURATION",
+        help="idle time after which an upload is abandoned, e.g. 24h, 30m, 7d (default: REGISTRY_APP_UPLOAD_MAX_AGE)",
+    )
+    c.add_argument("--dry-run", action="store_true", help="print what would be removed; remove nothing")
+    common(c)
+    c.set_defaults(func=cmd_uploads_cleanup)
     return parser
 
 

@@ -11,6 +11,7 @@ and manifest deletes reach Clair. Waits poll with generous deadlines; nothing as
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -309,5 +310,10 @@ def test_clair_down_is_quays_downstream_issue_not_a_500(stack: Stack) -> None:
     assert body["error_type"] == "downstream_issue" and body["status"] == 520
     assert "security scanner" in body["detail"]
     assert stack.clair.psk not in r.text
+    # Clair's address and the connection error are the operator's: only in the server log, under
+    # the reference the client got (issue 9, item 5).
+    ref = re.search(r"reference ([0-9a-f]{8})", body["detail"])
+    assert ref and str(stack.clair.port) not in r.text and "refused" not in r.text, r.text
+    assert any(ref.group(1) in line and "refused" in line for line in stack.registry.log().splitlines())
     # The registry itself is fine.
     assert httpx.get(f"{stack.registry.url}/health/instance").status_code == 200

@@ -9,6 +9,7 @@ configuration mistakes, several URIs and user bases.
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 import socket
 from collections.abc import Iterator
@@ -174,21 +175,32 @@ def test_user_without_mail_signs_in(ldap_registry: RegistryServer) -> None:
     assert (r.json()["username"], r.json()["email"]) == ("dave", None)
 
 
-def test_unreachable_directory_is_503_naming_the_uri(tmp_path: Path, ldap_server: SlapdServer) -> None:
+def test_unreachable_directory_is_503_the_log_names_the_uri(tmp_path: Path, ldap_server: SlapdServer) -> None:
+    """The client is told the directory is unavailable, with a reference; where and why (the URI,
+    the socket error) are only in the server log, under that reference (issue 9, item 5)."""
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
-        uri = f"ldap://127.0.0.1:{s.getsockname()[1]}"
+        port = s.getsockname()[1]
+        uri = f"ldap://127.0.0.1:{port}"
     server = start_ldap_registry(tmp_path, ldap_server, LDAP_URI=uri)
+    references = []
     try:
         for r in (server.v2_token((ALICE.uid, ALICE.password)), api_user(server, ALICE.uid, ALICE.password)):
             assert r.status_code == 503, r.text
-            assert uri in r.text and "Connection refused" in r.text, r.text
+            assert "the LDAP directory is unavailable" in r.text, r.text
+            assert str(port) not in r.text and "Connection refused" not in r.text and "ldap://" not in r.text, r.text
             assert_no_secrets(r.text, ldap_server.admin_password)
+            found = re.search(r"reference ([0-9a-f]{8})", r.text)
+            assert found, r.text
+            references.append(found.group(1))
         assert error_code(server.v2_token((ALICE.uid, ALICE.password))) == "UNKNOWN"
     finally:
         server.stop()
-    assert uri in server.log()
-    assert_no_secrets(server.log(), ldap_server.admin_password)
+    log = server.log()
+    assert uri in log and "Connection refused" in log
+    for ref in references:
+        assert any(ref in line and uri in line for line in log.splitlines()), (ref, log[-3000:])
+    assert_no_secrets(log, ldap_server.admin_password)
 
 
 # --- LdapDirectory directly: TLS and timeouts --------------------------------------------------
@@ -227,7 +239,9 @@ def test_ldaps_with_an_unknown_ca_is_refused(tmp_path: Path, ldaps_server: Slapd
     with pytest.raises(LdapUnavailable) as info:
         directory(tmp_path, values).authenticate(ALICE.uid, ALICE.password)
     assert info.value.status == 503
-    assert ldaps_server.ldaps_uri in info.value.message and "CERTIFICATE_VERIFY_FAILED" in info.value.message
+    assert info.value.message == "the LDAP directory is unavailable"  # where and why: only in the log
+    detail = info.value.log_detail or ""
+    assert ldaps_server.ldaps_uri in detail and "CERTIFICATE_VERIFY_FAILED" in detail
 
 
 def test_ldaps_certificate_for_another_name_is_refused(
@@ -239,7 +253,8 @@ def test_ldaps_certificate_for_another_name_is_refused(
         values = ldap_values(server, LDAP_URI=server.ldaps_uri)
         with pytest.raises(LdapUnavailable) as info:
             directory(tmp_path, values, test_ca).authenticate(ALICE.uid, ALICE.password)
-        assert "doesn't match" in info.value.message or "mismatch" in info.value.message, info.value.message
+        detail = info.value.log_detail or ""
+        assert "doesn't match" in detail or "mismatch" in detail, detail
         # LDAP_ALLOW_INSECURE_FALLBACK accepts what cannot be verified (and says so in the log).
         insecure = directory(tmp_path, {**values, "LDAP_ALLOW_INSECURE_FALLBACK": True})
         assert insecure.authenticate(ALICE.uid, ALICE.password) == ("alice", ALICE.mail)
@@ -252,7 +267,7 @@ def test_rejected_admin_bind_is_503_not_401(tmp_path: Path, ldap_server: SlapdSe
     with pytest.raises(LdapUnavailable) as info:
         directory(tmp_path, ldap_values(ldap_server, LDAP_ADMIN_PASSWD=wrong)).authenticate(ALICE.uid, ALICE.password)
     assert info.value.status == 503
-    assert info.value.message == (
+    assert info.value.log_detail == (
         f"the LDAP directory at {ldap_server.uri} is unavailable: "
         "it refused the LDAP_ADMIN_DN/LDAP_ADMIN_PASSWD bind (invalidCredentials)"
     )
@@ -265,8 +280,9 @@ def test_misconfiguration_is_503_at_login_not_a_crash_at_start(tmp_path: Path, l
     with pytest.raises(LdapUnavailable) as info:
         d.authenticate(ALICE.uid, ALICE.password)
     assert info.value.status == 503
-    assert "LDAP_USER_FILTER: '((broken' is not an LDAP filter" in info.value.message
-    assert "LDAP_URI: 'http://ldap.example.org' must start with ldap:// or ldaps://" in info.value.message
+    assert info.value.message == "the LDAP directory is unavailable"
+    assert "LDAP_USER_FILTER: '((broken' is not an LDAP filter" in (info.value.log_detail or "")
+    assert "LDAP_URI: 'http://ldap.example.org' must start with ldap:// or ldaps://" in (info.value.log_detail or "")
 
 
 def test_silent_directory_times_out_with_a_clear_error(tmp_path: Path, ldap_server: SlapdServer) -> None:
@@ -281,7 +297,7 @@ def test_silent_directory_times_out_with_a_clear_error(tmp_path: Path, ldap_serv
         with pytest.raises(LdapUnavailable) as info:
             d.authenticate(ALICE.uid, ALICE.password)
         assert time.monotonic() - start < 5
-    assert info.value.message == f"the LDAP directory at {uri} is unavailable: no answer within 1 s (LDAP_TIMEOUT)"
+    assert info.value.log_detail == f"the LDAP directory at {uri} is unavailable: no answer within 1 s (LDAP_TIMEOUT)"
 
 
 def test_second_uri_is_used_when_the_first_is_down(tmp_path: Path, ldap_server: SlapdServer) -> None:

@@ -307,7 +307,12 @@ class Upload(Base):
     hash_state: Mapped[bytes | None] = mapped_column(LargeBinary)
     storage_state: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    # Last activity (creation, a PATCH, a keep-alive while bytes stream in): what the upload
+    # collector ages by (services/uploads.py).
     updated_ms: Mapped[int] = mapped_column(BigInteger)
+    # The account that opened it (None: anonymous push), for the bound on open uploads per account.
+    # No foreign key: a deleted account's uploads are collected by age like any other.
+    account_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class ManifestSecurityStatus(Base):

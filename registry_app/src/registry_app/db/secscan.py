@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from registry_app.db.engine import write_tx
+from registry_app.db.leases import LeaseStore
 from registry_app.db.models import (
     Manifest,
     ManifestSecurityStatus,
@@ -20,7 +21,6 @@ from registry_app.db.models import (
     SecscanNotification,
     Tag,
     User,
-    WorkerLease,
 )
 from registry_app.db.store import RepoRow, now_ms, tag_alive
 
@@ -31,7 +31,6 @@ T = cast(Table, Tag.__table__)
 S = cast(Table, ManifestSecurityStatus.__table__)
 EV = cast(Table, RepositoryEvent.__table__)
 N = cast(Table, SecscanNotification.__table__)
-L = cast(Table, WorkerLease.__table__)
 
 # Quay's IndexStatus values (data/database.py).
 COMPLETED = 1
@@ -79,28 +78,13 @@ class SecscanStore:
     def _insert(self, table: Any) -> Any:
         return pg_insert(table) if self.dialect == "postgresql" else sqlite_insert(table)
 
-    # -- lease ---------------------------------------------------------------------------------
+    # -- lease (db/leases.py) -------------------------------------------------------------------
     def acquire_lease(self, name: str, holder: str, ttl_ms: int) -> bool:
         """Take or renew the lease ``name`` for ``holder``; False while another holder's is valid."""
-        now = now_ms()
-        with write_tx(self.engine) as conn:
-            if self.dialect == "postgresql":
-                conn.execute(self._insert(L).values(name=name, holder="", expires_ms=0).on_conflict_do_nothing())
-                row = conn.execute(select(L.c.holder, L.c.expires_ms).where(L.c.name == name).with_for_update()).one()
-            else:
-                found = conn.execute(select(L.c.holder, L.c.expires_ms).where(L.c.name == name)).first()
-                if found is None:
-                    conn.execute(L.insert().values(name=name, holder=holder, expires_ms=now + ttl_ms))
-                    return True
-                row = found
-            if row.holder != holder and row.expires_ms > now:
-                return False
-            conn.execute(update(L).where(L.c.name == name).values(holder=holder, expires_ms=now + ttl_ms))
-            return True
+        return LeaseStore(self.engine).acquire(name, holder, ttl_ms)
 
     def release_lease(self, name: str, holder: str) -> None:
-        with write_tx(self.engine) as conn:
-            conn.execute(update(L).where(L.c.name == name, L.c.holder == holder).values(expires_ms=0))
+        LeaseStore(self.engine).release(name, holder)
 
     # -- scan status ---------------------------------------------------------------------------
     def status(self, manifest_id: int) -> ScanStatus | None:

@@ -141,6 +141,7 @@ class UploadRow:
     hash_alg: str
     hash_state: bytes | None
     storage_state: bytes | None = None
+    updated_ms: int = 0
 
 
 class MissingReferences(Exception):
@@ -309,9 +310,26 @@ class Store:
 
     # -- uploads -------------------------------------------------------------------------------
     def create_upload(
-        self, upload_id: str, repo_id: int, hash_alg: str, hash_state: bytes | None, storage_state: bytes | None = None
-    ) -> None:
+        self,
+        upload_id: str,
+        repo_id: int,
+        hash_alg: str,
+        hash_state: bytes | None,
+        storage_state: bytes | None = None,
+        account_id: int | None = None,
+        max_open: int = 0,
+    ) -> bool:
+        """Record a new upload opened by ``account_id`` (None: anonymous). With ``max_open`` > 0,
+        False (and nothing recorded) when that account already has that many open: counted and
+        inserted in one transaction (SQLite serialises writers; on PostgreSQL the account's row is
+        locked), so concurrent starts cannot pass the bound together."""
         with write_tx(self.engine) as conn:
+            if max_open > 0:
+                if account_id is not None and self.dialect == "postgresql":
+                    conn.execute(select(U.c.id).where(U.c.id == account_id).with_for_update())
+                owner = UP.c.account_id == account_id if account_id is not None else UP.c.account_id.is_(None)
+                if conn.execute(select(func.count()).select_from(UP).where(owner)).scalar_one() >= max_open:
+                    return False
             t = now_ms()
             conn.execute(
                 UP.insert().values(
@@ -323,17 +341,37 @@ class Store:
                     storage_state=storage_state,
                     created_ms=t,
                     updated_ms=t,
+                    account_id=account_id,
                 )
             )
+            return True
 
     def get_upload(self, upload_id: str, repo_id: int) -> UploadRow | None:
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(
-                    UP.c.id, UP.c.repository_id, UP.c.size, UP.c.hash_alg, UP.c.hash_state, UP.c.storage_state
+                    UP.c.id,
+                    UP.c.repository_id,
+                    UP.c.size,
+                    UP.c.hash_alg,
+                    UP.c.hash_state,
+                    UP.c.storage_state,
+                    UP.c.updated_ms,
                 ).where(UP.c.id == upload_id, UP.c.repository_id == repo_id)
             ).first()
         return UploadRow(*row) if row else None
+
+    def upload_exists(self, upload_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(UP.c.id).where(UP.c.id == upload_id)).first() is not None
+
+    def touch_uploads(self, upload_ids: Sequence[str]) -> int:
+        """Mark uploads as active now (the collector ages by last activity); returns how many exist."""
+        if not upload_ids:
+            return 0
+        with write_tx(self.engine) as conn:
+            res = conn.execute(update(UP).where(UP.c.id.in_(list(upload_ids))).values(updated_ms=now_ms()))
+            return int(res.rowcount)
 
     def advance_upload(
         self,
@@ -362,9 +400,17 @@ class Store:
         with write_tx(self.engine) as conn:
             return bool(conn.execute(delete(UP).where(UP.c.id == upload_id)).rowcount)
 
-    def stale_uploads(self, older_than_ms: int) -> list[str]:
+    def upload_activity(self) -> dict[str, int]:
+        """Every open upload's id and time of last activity (ms), for the upload collector."""
         with self.engine.connect() as conn:
-            return [r[0] for r in conn.execute(select(UP.c.id).where(UP.c.updated_ms < older_than_ms))]
+            return {r[0]: int(r[1]) for r in conn.execute(select(UP.c.id, UP.c.updated_ms))}
+
+    def delete_upload_if_idle(self, upload_id: str, idle_before_ms: int) -> bool:
+        """Delete the upload's row only if it has been idle since before ``idle_before_ms``: one
+        that a request touched meanwhile stays (compare-and-delete, no lock held across requests)."""
+        with write_tx(self.engine) as conn:
+            res = conn.execute(delete(UP).where(UP.c.id == upload_id, UP.c.updated_ms < idle_before_ms))
+            return bool(res.rowcount)
 
     # -- manifests and tags --------------------------------------------------------------------
     _MCOLS = (

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
-import traceback
 from typing import Any
 
+from registry_app.http import incidents
 from registry_app.http.base import (
     Blocking,
     ClientDisconnected,
@@ -24,6 +23,7 @@ from registry_app.http.base import (
 from registry_app.http.limits import BodyReceive
 from registry_app.http.ui import WebUI
 from registry_app.http.v2 import API_VERSION, V2
+from registry_app.services import client_json
 from registry_app.services.errors import NotFound, RegistryError
 from registry_app.services.registry import RegistryService
 
@@ -62,6 +62,7 @@ class RegistryApp:
         audit: Any = None,
         secscan: Any = None,
         body_idle_timeout: float = 0,
+        uploads: Any = None,
         ui: WebUI | None = None,
     ) -> None:
         self.registry = registry
@@ -72,6 +73,7 @@ class RegistryApp:
         self.audit = audit
         self.secscan = secscan
         self.body_idle_timeout = body_idle_timeout
+        self.uploads = uploads  # services.uploads.UploadCollector
         self.ui = ui
         self.out = sys.stderr
 
@@ -87,12 +89,17 @@ class RegistryApp:
                         self.audit.start()
                     if self.secscan is not None:
                         self.secscan.start()
+                    if self.uploads is not None:
+                        self.uploads.start()
                     await send({"type": "lifespan.startup.complete"})
                 elif msg["type"] == "lifespan.shutdown":
                     if self.audit is not None:
                         self.audit.stop()
                     if self.secscan is not None:
                         await self.blocking(self.secscan.stop)
+                    if self.uploads is not None:
+                        await self.blocking(self.uploads.stop)
+                        self.registry.activity.stop()
                     self.blocking.pool.shutdown(wait=False, cancel_futures=True)
                     await send({"type": "lifespan.shutdown.complete"})
                     return
@@ -102,17 +109,23 @@ class RegistryApp:
         receive = BodyReceive(receive, self.body_idle_timeout)  # every body read has an idle limit
         if self.api is not None and (scope["path"].startswith(API_WEB_PREFIXES) or scope["path"] in API_WEB_PATHS):
             status = 500
+            started = False
 
             async def send_logged(message: dict[str, Any]) -> None:
-                nonlocal status
+                nonlocal status, started
                 if message["type"] == "http.response.start":
-                    status = message["status"]
+                    status, started = message["status"], True
                 await send(message)
 
             try:
                 await self.api(scope, receive, send_logged)  # an ApiBodyGuard: bounded bodies
             except ClientDisconnected:
                 status = 499
+            except Exception:
+                # Starlette re-raises what its error handler answered (create_api logged it with a
+                # reference): do not log it twice. Unanswered, it is the server's to report.
+                if not started:
+                    raise
             self.access_log(Request(scope, receive), status, start)
             return
         req = Request(scope, receive)
@@ -124,13 +137,10 @@ class RegistryApp:
             return
         except RegistryError as exc:
             resp = self.error(req, exc)
-        except Exception:
-            self.out.write(f"ERROR unhandled exception for {req.method} {req.path}\n{traceback.format_exc()}")
-            resp = Response(
-                500,
-                error_body(RegistryError("internal server error; see the server log")),
-                [(b"content-type", b"application/json")],
-            )
+        except Exception as exc:  # logged with a reference; the client gets the kind and the reference
+            domain, message = incidents.unexpected(exc, f"{req.method} {req.path}", self.out)
+            domain.message = message
+            resp = Response(domain.status, error_body(domain), [(b"content-type", b"application/json")])
         if req.path.startswith("/v2"):
             resp.headers.append(API_VERSION)
         await send_response(send, resp, head, receive)
@@ -146,8 +156,8 @@ class RegistryApp:
             headers += self.v2.challenge(req, exc)
         exc.headers.pop("x-scope", None)
         headers += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
-        if exc.status >= 500:
-            self.out.write(f"ERROR {req.method} {req.path}: {exc.message}\n")
+        if exc.status >= 500:  # no internals to the client: the detail is logged under a reference
+            exc.message = incidents.server_error(exc, f"{req.method} {req.path}", self.out)
         return Response(exc.status, error_body(exc), headers)
 
     async def route(self, req: Request) -> Response:
@@ -176,7 +186,7 @@ class RegistryApp:
         if not self.secscan.webhook_authorized(req.headers.get("authorization")):
             return Response(401, b"Unauthorized", text)
         try:
-            data = json.loads(await req.body(64 * 1024))
+            data = client_json.loads(await req.body(64 * 1024))
         except (OverflowError, ValueError):
             data = None
         if not isinstance(data, dict) or "notification_id" not in data or "callback" not in data:
@@ -190,6 +200,7 @@ def create_app(config: Any) -> RegistryApp:
     from registry_app.db.engine import ensure_schema, make_engine
     from registry_app.db.store import Store
     from registry_app.services.auth import AuthService
+    from registry_app.services.uploads import UploadCollector
     from registry_app.storage import make_storage
 
     engine = make_engine(config.db_uri, config.get("DB_CONNECTION_ARGS"))
@@ -227,7 +238,10 @@ def create_app(config: Any) -> RegistryApp:
     )
     guarded = ApiBodyGuard(api, blocking, int(config.get("REGISTRY_APP_MAX_API_BODY_SIZE")), auth.anonymous_push)
     idle = float(config.get("REGISTRY_APP_BODY_IDLE_TIMEOUT"))
-    return RegistryApp(registry, v2, blocking, HealthChecks(registry), guarded, audit, secscan, idle, WebUI())
+    uploads = UploadCollector(store, storage, registry.upload_settings)
+    return RegistryApp(
+        registry, v2, blocking, HealthChecks(registry), guarded, audit, secscan, idle, uploads, WebUI()
+    )
 
 
 def make_directory(config: Any) -> Any:

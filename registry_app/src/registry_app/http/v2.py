@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from registry_app.db.store import RepoRow
+from registry_app.http import incidents
 from registry_app.http.base import Blocking, ClientDisconnected, Request, Response, json_response
 from registry_app.services import manifests as mf
 from registry_app.services.auth import ANONYMOUS, AuthService, Identity, Scope
@@ -48,6 +49,8 @@ ROUTE = re.compile(
     r"referrers/(?P<subject>[^/]+)"
     r")$"
 )
+# Largest page of /v2/_catalog and tags/list (distribution's default catalog maxentries).
+MAX_PAGE_SIZE = 1000
 CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 
 
@@ -395,8 +398,8 @@ class V2:
                 yield chunk
                 try:
                     chunk = await self.blocking(next, chunks, None)
-                except StorageError as exc:
-                    storage_error(exc)  # logs the detail; the client sees a short body
+                except StorageError as exc:  # the head is sent: the client sees a short body
+                    incidents.log_incident("a range response was cut short by the storage", exc.detail)
                     return
         finally:
             close = getattr(chunks, "close", None)
@@ -577,7 +580,10 @@ def _accept_list(header: str | None) -> list[str]:
     return [part.split(";", 1)[0].strip().lower() for part in header.split(",") if part.strip()]
 
 
-def _int_param(value: str | None, name: str) -> int | None:
+def _int_param(value: str | None, name: str, most: int = MAX_PAGE_SIZE) -> int | None:
+    """A page size: None when absent, 400 PAGINATION_NUMBER_INVALID when not a non-negative
+    integer, and at most ``most`` (a larger request gets that many and a Link to the rest, as
+    Quay clamps ``n`` to its page size; the spec lets a registry return fewer than ``n``)."""
     if value is None or value == "":
         return None
     try:
@@ -586,7 +592,7 @@ def _int_param(value: str | None, name: str) -> int | None:
         raise PaginationInvalid(f"query parameter {name} must be an integer") from None
     if n < 0:
         raise PaginationInvalid(f"query parameter {name} must not be negative")
-    return n
+    return min(n, most)
 
 
 def _content_range(header: str | None, length: int | None) -> tuple[int, int] | None:

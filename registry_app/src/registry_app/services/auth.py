@@ -26,23 +26,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import jwt
-from passlib.context import CryptContext
 
 from registry_app.db.identity import IdentityStore
 from registry_app.db.store import RepoRow, Store, UserRow
 from registry_app.services.errors import TooManyRequests, Unauthorized
 from registry_app.services.identity import IdentityError, IdentityService
-
-# argon2id at OWASP's recommended minimum (19 MiB, t=2, p=1): ~30 ms here, where passlib's default
-# (100 MiB, p=8) takes ~700 ms on a 2-core host. bcrypt verifies hashes imported from Quay.
-PASSWORDS = CryptContext(
-    schemes=["argon2", "bcrypt"],
-    deprecated="auto",
-    argon2__memory_cost=19456,
-    argon2__time_cost=2,
-    argon2__parallelism=1,
-    argon2__type="ID",
-)
+from registry_app.services.passwords import PASSWORDS  # argon2id; bcrypt for hashes from Quay
 
 ROLE_ORDER = {None: 0, "read": 1, "write": 2, "admin": 3}
 # Deleting tags, manifests and blobs over /v2 needs write, as in Quay (a token with push may delete).

@@ -7,14 +7,26 @@ from typing import Any
 
 
 class RegistryError(Exception):
+    """``message`` and ``detail`` go to the client; for a server-side failure (5xx) they must name
+    no path, SQL, driver or exception text. What the operator needs goes to ``log_detail``, which
+    the HTTP layer logs (with a reference it also gives the client) and never sends."""
+
     code = "UNKNOWN"
     status = 500
 
-    def __init__(self, message: str, detail: Any = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        detail: Any = None,
+        headers: dict[str, str] | None = None,
+        *,
+        log_detail: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
         self.headers = headers or {}
+        self.log_detail = log_detail
 
 
 def _err(name: str, code: str, status: int) -> type[RegistryError]:
@@ -41,4 +53,6 @@ StorageFull = _err("StorageFull", "UNKNOWN", 507)
 StorageUnavailable = _err("StorageUnavailable", "UNKNOWN", 503)
 DatabaseUnavailable = _err("DatabaseUnavailable", "UNKNOWN", 503)
 NotFound = _err("NotFound", "NOT_FOUND", 404)
+# Too many open uploads for one account (see services/uploads.py): the spec's TOOMANYREQUESTS.
+TooManyUploads = _err("TooManyUploads", "TOOMANYREQUESTS", 429)
 PaginationInvalid = _err("PaginationInvalid", "PAGINATION_NUMBER_INVALID", 400)

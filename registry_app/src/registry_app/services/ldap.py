@@ -41,6 +41,7 @@ from ldap3.operation.search import parse_filter
 from ldap3.utils.conv import escape_filter_chars
 
 from registry_app.services.errors import RegistryError
+from registry_app.services.passwords import MAX_PASSWORD_LENGTH
 
 log = logging.getLogger("registry_app.ldap")
 
@@ -238,6 +239,8 @@ class LdapDirectory:
         """(uid, email) when the directory accepts the password, None when it does not."""
         if not username or not password:
             return None  # an empty password would be an unauthenticated bind (RFC 4513 5.1.2)
+        if len(password) > MAX_PASSWORD_LENGTH:
+            return None  # as for database users (services/passwords.py): never a valid password
         with self._admin() as admin:
             entry = self._find(admin, username, self.settings.user_filter)
             if entry is None:
@@ -324,7 +327,10 @@ class LdapDirectory:
             if secret:
                 reason = reason.replace(secret, "***")
         log.warning("LDAP directory %s unavailable: %s", where, reason)
-        return LdapUnavailable(f"the LDAP directory at {where} is unavailable: {reason}")
+        # The client learns only that the directory cannot answer; where and why are logged.
+        return LdapUnavailable(
+            "the LDAP directory is unavailable", log_detail=f"the LDAP directory at {where} is unavailable: {reason}"
+        )
 
     def _describe(self, exc: LDAPException, last_error: str | None = None) -> str:
         text = last_error or str(exc)  # ldap3's last_error is the readable one for socket errors
@@ -354,7 +360,9 @@ class LdapDirectory:
         Tries each URI of LDAP_URI in turn; raises LdapUnavailable when none answers."""
         s = self.settings
         if self.problems:
-            raise LdapUnavailable("LDAP is misconfigured: " + "; ".join(self.problems))
+            raise LdapUnavailable(
+                "the LDAP directory is unavailable", log_detail="LDAP is misconfigured: " + "; ".join(self.problems)
+            )
         errors = []
         for uri in s.uris:
             attempts = (True, False) if s.allow_insecure_fallback and uri.tls else (True,)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from registry_app.services import client_json
 from registry_app.services.errors import DigestInvalid, ManifestInvalid, Unsupported
 from registry_app.services.names import check_digest
 
@@ -26,6 +26,7 @@ FOREIGN_LAYERS = (
     "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
     "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
 )
+MAX_SIZE = 2**63 - 1  # descriptor sizes are int64 (OCI image spec)
 
 
 @dataclass
@@ -49,8 +50,8 @@ def _descriptor(obj: Any, where: str) -> dict[str, Any]:
     except DigestInvalid as exc:
         raise ManifestInvalid(f"{where}.digest: {exc.message}") from None
     size = obj.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise ManifestInvalid(f"{where}.size: must be a non-negative integer")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE:
+        raise ManifestInvalid(f"{where}.size: must be an integer from 0 to {MAX_SIZE} (int64)")
     mt = obj.get("mediaType")
     if mt is not None and not isinstance(mt, str):
         raise ManifestInvalid(f"{where}.mediaType: must be a string")
@@ -60,8 +61,8 @@ def _descriptor(obj: Any, where: str) -> dict[str, Any]:
 def parse(content: bytes, content_type: str | None) -> ParsedManifest:
     """Check ``content`` as the manifest kind named by Content-Type (or its own mediaType)."""
     try:
-        doc = json.loads(content)
-    except (ValueError, UnicodeDecodeError) as exc:
+        doc = client_json.loads(content)
+    except ValueError as exc:
         raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ManifestInvalid("manifest must be a JSON object")

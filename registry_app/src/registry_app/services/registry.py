@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from registry_app.db.store import ManifestRow, MissingReferences, RepoRow, Store
+from registry_app.db.store import ManifestRow, MissingReferences, RepoRow, Store, UploadRow, now_ms
 from registry_app.services import manifests as mf
 from registry_app.services.auth import AuthService, Identity
 from registry_app.services.errors import (
@@ -34,25 +35,54 @@ from registry_app.services.errors import (
     NameInvalid,
     NameUnknown,
     RangeInvalid,
+    RegistryError,
     StorageFull,
     StorageUnavailable,
+    TooManyUploads,
     Unauthorized,
 )
 from registry_app.services.identity import IdentityError
 from registry_app.services.names import check_digest, check_tag, is_digest, split_repository
-from registry_app.storage.base import BlobLocation, BlobStorage, StorageError, UploadState, UploadWriter
+from registry_app.services.uploads import UploadActivity, UploadSettings
+from registry_app.storage.base import BlobLocation, BlobStorage, NotFound, StorageError, UploadState, UploadWriter
 from registry_app.storage.hashing import Hasher, hashed_bytes, new_hasher
 
 log = logging.getLogger(__name__)
 
 ACTION_FOR_CHALLENGE = {"pull": "pull", "push": "pull,push", "delete": "delete"}
+RETRY_AFTER_S = 60  # told to a client over the bound on open uploads
 
 
-def storage_error(exc: StorageError) -> Exception:
-    """The client-facing error for a storage failure: the driver's message (which names no path or
-    key); the detail goes to the log."""
-    log.warning("storage: %s", exc.detail)
-    return StorageFull(exc.message) if exc.full else StorageUnavailable(exc.message)
+def storage_error(exc: StorageError, upload_id: str | None = None) -> Exception:
+    """The domain error for a storage failure: the client learns the kind (full, unavailable: the
+    driver's message, which names no path or key) or, for ``upload_id``, that the upload is gone.
+    The path and the system's reason are in ``log_detail``, which the HTTP layer logs with the
+    answer's reference (a caller that cannot answer any more logs it itself)."""
+    if isinstance(exc, NotFound) and upload_id is not None:  # a blob the database knows is a 503
+        return BlobUploadUnknown("blob upload unknown to registry", {"uuid": upload_id})
+    if exc.full:
+        return StorageFull(exc.message, log_detail=exc.detail)
+    return StorageUnavailable(exc.message, log_detail=exc.detail)
+
+
+def database_unavailable(exc: BaseException) -> RegistryError:
+    """The client is told that the database is unavailable; the driver's words (which name the
+    server, the database, the role or SQL) only reach the log."""
+    orig = str(getattr(exc, "orig", None) or exc).strip()
+    return DatabaseUnavailable("database unavailable", log_detail=orig.splitlines()[0] if orig else type(exc).__name__)
+
+
+# What the database layer raises when the database cannot be used right now: the driver cannot
+# reach or use it (connection refused or lost, locked, read-only, I/O error), or the pool is full.
+DATABASE_OUTAGES: tuple[type[Exception], ...] = (OperationalError, PoolTimeout)
+
+
+def as_domain_error(exc: BaseException) -> RegistryError | None:
+    """The domain error for an infrastructure exception that escaped the services (a database
+    outage: DatabaseUnavailable), or None."""
+    if isinstance(exc, DATABASE_OUTAGES):
+        return database_unavailable(exc)
+    return None
 
 
 @dataclass(frozen=True)
@@ -159,6 +189,7 @@ class AppendSession:
         self.start = start
         self.writer = writer
         self.pipe = pipe
+        self.held = False  # marked in use (UploadActivity) until finished or aborted
 
     def write(self, data: bytes) -> None:
         self.feed_hash(data)
@@ -219,6 +250,10 @@ class RegistryService:
         self._pipes_lock = threading.Lock()
         # Called with the digests of deleted manifests (the security scanner's Clair cleanup).
         self.on_manifests_deleted: Callable[[list[str]], None] | None = None
+        # Abandoned uploads (services/uploads.py): the bound on open ones, and the keep-alive of
+        # those this process works on, so that the collector never deletes one in use.
+        self.upload_settings = UploadSettings.from_config(config)
+        self.activity = UploadActivity(store, self.upload_settings.touch_interval_s)
 
     # -- access --------------------------------------------------------------------------------
     def access(self, ident: Identity, name: str, action: str, create: bool = False) -> Access:
@@ -274,8 +309,7 @@ class RegistryService:
         try:
             return fn(*args)
         except OperationalError as exc:
-            orig = getattr(exc, "orig", exc)
-            raise DatabaseUnavailable(f"database unavailable: {str(orig).strip().splitlines()[0]}") from None
+            raise database_unavailable(exc) from None
 
     # -- blobs ---------------------------------------------------------------------------------
     def blob(self, acc: Access, digest: str) -> tuple[int, BlobLocation]:
@@ -327,6 +361,9 @@ class RegistryService:
     MAX_PIPES = 256
 
     def start_upload(self, acc: Access, algorithm: str = "sha256") -> str:
+        """A new upload; 429 TOOMANYREQUESTS when the caller's account already has
+        REGISTRY_APP_MAX_OPEN_UPLOADS open (the bound is checked and the row inserted in one
+        transaction; a refused upload's storage object is deleted again)."""
         assert acc.repo is not None
         upload_id = str(uuid.uuid4())
         try:
@@ -334,9 +371,29 @@ class RegistryService:
         except StorageError as exc:
             raise storage_error(exc) from None
         hasher = new_hasher(algorithm)
-        self._db(self.store.create_upload, upload_id, acc.repo.id, algorithm, hasher.state(), storage_state)
+        bound = self.upload_settings.max_open_per_account
+        account = acc.ident.user_id
+        row = (upload_id, acc.repo.id, algorithm, hasher.state(), storage_state, account, bound)
+        if not self._db(self.store.create_upload, *row):
+            try:
+                self.storage.delete_upload(upload_id, storage_state)
+            except StorageError as exc:  # no row: the upload collector removes it later
+                log.warning("storage: refused upload %s not deleted: %s", upload_id, exc.detail)
+            raise TooManyUploads(
+                f"too many open uploads: this account already has {bound}; finish or cancel some "
+                "(DELETE on an upload's URL), or wait until abandoned ones are collected",
+                {"limit": bound},
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
         self._keep_pipe(upload_id, HashPipe(hasher, 0))
         return upload_id
+
+    def _still_open(self, upload_id: str, updated_ms: int) -> None:
+        """Mark an upload active before working on it, unless it was active recently; a row that
+        is gone by now (collected or completed meanwhile) is BLOB_UPLOAD_UNKNOWN."""
+        if now_ms() - updated_ms > self.upload_settings.touch_interval_s * 1000:
+            if not self._db(self.store.touch_uploads, [upload_id]):
+                raise BlobUploadUnknown("blob upload unknown to registry", {"uuid": upload_id})
 
     def upload_size(self, acc: Access, upload_id: str) -> int:
         assert acc.repo is not None
@@ -413,12 +470,21 @@ class RegistryService:
                     "Docker-Upload-UUID": upload_id,
                 },
             )
+        self._still_open(upload_id, row.updated_ms)
         try:
             writer = self.storage.open_upload(upload_id, row.size, row.storage_state)
         except StorageError as exc:
-            raise storage_error(exc) from None
+            raise storage_error(exc, upload_id) from None
         pipe = self._claim_pipe(upload_id, row.size, row.hash_alg, row.hash_state, row.storage_state)
-        return AppendSession(upload_id, row.size, writer, pipe)
+        session = AppendSession(upload_id, row.size, writer, pipe)
+        self.activity.hold(upload_id)
+        session.held = True
+        return session
+
+    def _let_go(self, session: AppendSession) -> None:
+        if session.held:
+            session.held = False
+            self.activity.release(session.upload_id)
 
     def finish_append(self, session: AppendSession) -> int:
         """Make the appended bytes durable, then record the new size with the hash state saved
@@ -440,14 +506,18 @@ class RegistryService:
                 if pipe is not None:
                     pipe.broken = True
                     self._drop_pipe(session.upload_id, pipe)
+                if not self._db(self.store.upload_exists, session.upload_id):  # cancelled or collected
+                    raise BlobUploadUnknown("blob upload unknown to registry", {"uuid": session.upload_id})
                 raise BlobUploadInvalid(
                     "the upload was changed by another request at the same time; retry from its status"
                 )
             return size
         finally:
             self._release_pipe(pipe)
+            self._let_go(session)
 
     def abort_append(self, session: AppendSession) -> None:
+        self._let_go(session)
         session.writer.abort()
         if session.pipe is not None:  # it was fed bytes that are now dropped
             session.pipe.broken = True
@@ -465,6 +535,15 @@ class RegistryService:
         row = self._db(self.store.get_upload, upload_id, acc.repo.id)
         if row is None:
             raise BlobUploadUnknown("blob upload unknown to registry", {"uuid": upload_id})
+        self._still_open(upload_id, row.updated_ms)
+        self.activity.hold(upload_id)  # hashing a large upload may take longer than the age
+        try:
+            self._complete(acc, upload_id, digest, algorithm, row)
+        finally:
+            self.activity.release(upload_id)
+
+    def _complete(self, acc: Access, upload_id: str, digest: str, algorithm: str, row: UploadRow) -> None:
+        assert acc.repo is not None
         pipe = None
         if row.hash_alg == algorithm:
             pipe = self._claim_pipe(upload_id, row.size, algorithm, row.hash_state, row.storage_state)
@@ -482,7 +561,7 @@ class RegistryService:
                 for chunk in self.storage.read_upload(upload_id, row.size, 0, row.storage_state):
                     hasher.update(chunk)
             except StorageError as exc:
-                raise storage_error(exc) from None
+                raise storage_error(exc, upload_id) from None
             actual = f"{algorithm}:{hasher.hexdigest()}"
         if actual != digest:
             self.cancel_upload(acc, upload_id)
@@ -494,7 +573,7 @@ class RegistryService:
         try:
             self.storage.commit_upload(upload_id, row.size, digest, row.storage_state)
         except StorageError as exc:
-            raise storage_error(exc) from None
+            raise storage_error(exc, upload_id) from None
         self._db(self.store.publish_upload, upload_id, acc.repo.id, digest, row.size)
         self._drop_pipe(upload_id)
 
@@ -587,13 +666,13 @@ class RegistryService:
     def _apply_expires_after(self, repo_id: int, config_digest: str, tags: list[str]) -> None:
         """Quay's ``quay.expires-after`` image label (e.g. 2w, 3d, 8h): the pushed tags expire that
         long after the push."""
-        from registry_app.services.tags import TIMESPAN, timespan_s
+        from registry_app.services.tags import TIMESPAN, read_image_config, timespan_s
 
+        config = read_image_config(self.storage, config_digest)
         try:
-            config = json.loads(self.storage.read_blob(config_digest))
-            value = (config.get("config") or {}).get("Labels", {}).get("quay.expires-after")
-        except (StorageError, ValueError, AttributeError):
-            return  # not an image config (an artifact), or unreadable; nothing to apply
+            value = ((config or {}).get("config") or {}).get("Labels", {}).get("quay.expires-after")
+        except AttributeError:
+            return  # not an image config (an artifact); nothing to apply
         if isinstance(value, str) and TIMESPAN.match(value.strip()):
             seconds = timespan_s(value.strip(), "0s")
             self._db(self.store.set_tag_expiration, repo_id, tags, int(time.time() * 1000) + seconds * 1000)
@@ -659,4 +738,12 @@ def mf_tag_ok(tag: str) -> bool:
     return TAG.fullmatch(tag) is not None
 
 
-__all__ = ["Access", "AppendSession", "RegistryService", "storage_error"]
+__all__ = [
+    "DATABASE_OUTAGES",
+    "Access",
+    "AppendSession",
+    "RegistryService",
+    "as_domain_error",
+    "database_unavailable",
+    "storage_error",
+]

@@ -19,6 +19,7 @@ from typing import Any
 
 from registry_app.db.store import ManifestRow, RepoRow, Store
 from registry_app.db.tags import LabelRow, LiveTag, TagHistoryRow, TagStore
+from registry_app.services import client_json
 from registry_app.services import manifests as mf
 from registry_app.services.errors import NotFound, RegistryError
 from registry_app.services.names import TAG
@@ -67,11 +68,33 @@ def is_json(value: str) -> bool:
     """Quay's test for a label value that is a JSON object or array."""
     if (value.startswith("{") and value.endswith("}")) or (value.startswith("[") and value.endswith("]")):
         try:
-            json.loads(value)
+            client_json.loads(value)
             return True
         except ValueError:
             return False
     return False
+
+
+# An image config larger than this is not read (labels, layer history): it is a client's upload,
+# and a whole read plus parse costs several times its size in memory.
+MAX_CONFIG_SIZE = 4 * 1024 * 1024
+
+
+def read_image_config(storage: BlobStorage, digest: str) -> dict[str, Any] | None:
+    """The image config blob ``digest`` as a JSON object; None when it is missing, larger than
+    MAX_CONFIG_SIZE, not JSON (or too deeply nested) or not an object."""
+    try:
+        size = storage.blob_size(digest)
+        if size is None or size > MAX_CONFIG_SIZE:
+            return None
+        config = client_json.loads(storage.read_blob(digest))
+    except (StorageError, OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
+EARLIEST_TIME_S = -62135596800.0  # 0001-01-01T00:00:00Z
+LATEST_TIME_S = 253402300800.0  # 10000-01-01T00:00:00Z
 
 
 def parse_time(text: Any) -> float | None:
@@ -85,9 +108,12 @@ def parse_time(text: Any) -> float | None:
     zone = m.group(4) or "Z"
     zone = "+00:00" if zone in ("Z", "z") else zone if ":" in zone else f"{zone[:3]}:{zone[3:]}"
     try:
-        return datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}{frac}{zone}").timestamp()
+        seconds = datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}{frac}{zone}").timestamp()
     except ValueError:
         return None
+    # A time an offset pushes outside years 1-9999 in UTC is the client's nonsense, and no date
+    # formatter can write it (formatdate raised ValueError: a 500 on the manifest view).
+    return seconds if EARLIEST_TIME_S <= seconds < LATEST_TIME_S else None
 
 
 @dataclass(frozen=True)
@@ -241,11 +267,7 @@ class TagService:
         desc = doc.get("config")
         if not isinstance(desc, dict) or not isinstance(desc.get("digest"), str):
             return None
-        try:
-            config = json.loads(self.storage.read_blob(desc["digest"]))
-        except (StorageError, OSError, ValueError):
-            return None
-        return config if isinstance(config, dict) else None
+        return read_image_config(self.storage, desc["digest"])
 
     def manifest_info(self, manifest: ManifestRow) -> ManifestInfo:
         """The manifest and its layers as Quay's manifest view shows them: one entry per history

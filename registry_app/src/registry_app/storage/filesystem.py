@@ -126,21 +126,28 @@ class _FileWriter(UploadWriter):
             self.flushed = self.offset
 
     def close(self) -> int:
+        fd, self.fd = self.fd, -1  # closed exactly once: a second close could hit a reused number
         try:
-            os.fsync(self.fd)
+            os.fsync(fd)
         except OSError as exc:
             raise _error("syncing", "an upload", self.path, exc) from None
         finally:
-            os.close(self.fd)
+            os.close(fd)
         return self.offset
 
     def abort(self) -> None:
+        """Drop what this writer wrote. After ``close`` (whose caller then failed to record the
+        size) the bytes stay: they lie past the recorded size, where the next append overwrites
+        them, and another request may be writing there now."""
+        if self.fd < 0:
+            return
+        fd, self.fd = self.fd, -1
         try:
-            os.ftruncate(self.fd, self.start)
+            os.ftruncate(fd, self.start)
         except OSError:
             pass
         finally:
-            os.close(self.fd)
+            os.close(fd)
         self.offset = self.start
 
 
@@ -334,10 +341,13 @@ class FilesystemStorage(BlobStorage):
                 detail=f"upload file {src} has {have} bytes, {size} recorded",
             )
         try:
-            if have != size:
-                os.truncate(src, size)
             dst.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, dst)  # same filesystem: atomic; identical content if it existed
+            try:
+                if have != size:
+                    os.truncate(src, size)
+                os.replace(src, dst)  # same filesystem: atomic; identical content if it existed
+            except FileNotFoundError:  # committed by a concurrent completion after the stat
+                raise NotFound("upload not found", detail=f"upload file {src} is missing") from None
             dfd = os.open(dst.parent, os.O_RDONLY)
             try:
                 os.fsync(dfd)

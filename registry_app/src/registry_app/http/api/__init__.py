@@ -14,9 +14,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from registry_app.http import incidents
 from registry_app.http.api.common import ApiContext, ApiError, quay_error
+from registry_app.http.api.document import complete_document
 from registry_app.services.errors import RegistryError
 from registry_app.services.identity import IdentityError
+from registry_app.services.registry import DATABASE_OUTAGES
 
 ROUTER_MODULES = (
     "user",
@@ -36,6 +39,10 @@ ROUTER_MODULES = (
     "externallogin",
     "oauthtoken",
 )
+
+
+def _request_line(request: Request) -> str:
+    return f"{request.method} {request.url.path}"
 
 
 def create_api(ctx: ApiContext) -> FastAPI:
@@ -59,12 +66,27 @@ def create_api(ctx: ApiContext) -> FastAPI:
 
     @app.exception_handler(RegistryError)
     async def _registry_error(request: Request, exc: RegistryError) -> JSONResponse:
-        status = exc.status if exc.status != 401 else 401
+        status = exc.status
         kind = {401: "invalid_token", 403: "insufficient_scope", 404: "not_found", 429: "too_many_requests"}.get(
             status, "invalid_request" if status < 500 else "server_error"
         )
         headers = {k: v for k, v in exc.headers.items() if k != "x-scope"}
-        return quay_error(request, status, kind, exc.message, headers)
+        message = exc.message
+        if status >= 500:  # the detail (log_detail) is logged under a reference, never sent
+            message = incidents.server_error(exc, _request_line(request))
+        return quay_error(request, status, kind, message, headers)
+
+    async def _infrastructure(request: Request, exc: Exception) -> JSONResponse:
+        """A database outage that escaped the services (503), or any other unexpected exception
+        (500, traceback logged): the client gets the kind and a reference, the log the detail."""
+        domain, message = incidents.unexpected(exc, _request_line(request))
+        return quay_error(request, domain.status, "server_error", message)
+
+    for kind in DATABASE_OUTAGES:  # handled by Starlette's ExceptionMiddleware: answered here
+        app.add_exception_handler(kind, _infrastructure)
+    # Anything else reaches Starlette's ServerErrorMiddleware, which answers with this handler's
+    # response and then re-raises (RegistryApp.http drops the re-raised exception: it is logged).
+    app.add_exception_handler(Exception, _infrastructure)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -86,6 +108,16 @@ def create_api(ctx: ApiContext) -> FastAPI:
         app.include_router(module.router, prefix="/api/v1")
         if hasattr(module, "web_router"):  # Quay's few paths outside /api/v1 (/csrf_token, /config)
             app.include_router(module.web_router)
+
+    generate = app.openapi
+
+    def openapi_with_links() -> dict[str, Any]:
+        """FastAPI's document (generated once, cached), completed by http/api/document.py."""
+        first = app.openapi_schema is None
+        document = generate()
+        return complete_document(document) if first else document
+
+    app.openapi = openapi_with_links  # type: ignore[method-assign]
 
     @app.get("/api/v1/discovery", tags=["discovery"], summary="The API described in OpenAPI")
     def discovery() -> dict[str, Any]:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from registry_app.db.store import RepoRow, UserRow
+from registry_app.services import client_json
 from registry_app.services.audit import AuditLog
 from registry_app.services.auth import ANONYMOUS, AuthService, Identity
 from registry_app.services.errors import Unauthorized
@@ -34,6 +36,42 @@ class ApiError(Exception):
             429: "too_many_requests",
         }.get(status, "invalid_request")
         self.headers = headers
+
+
+# -- bounded inputs ----------------------------------------------------------------------------
+# Every integer a client sends in a query is bounded where it is declared, so that none reaches
+# SQL outside the database's 64-bit range (an OverflowError, answered 500 before). Out of range is
+# a 400 naming the parameter and the bound (RequestValidationError, see create_api).
+INT32_MAX = 2**31 - 1
+ID_MAX = 2**63 - 1  # row ids in page tokens: a signed 64-bit integer in both databases
+MAX_PAGE = 1_000_000  # page numbers (the offset page * limit stays far inside 64 bits)
+QueryInt = Annotated[int, Query(ge=-INT32_MAX, le=INT32_MAX)]
+OptionalQueryInt = Annotated[int | None, Query(ge=-INT32_MAX, le=INT32_MAX)]
+PageNumber = Annotated[int, Query(ge=-INT32_MAX, le=MAX_PAGE, description=f"page number, at most {MAX_PAGE}")]
+
+
+def decode_page_token(token: str | None, key: str, minimum: int = 0) -> int | None:
+    """The row id in a ``next_page`` token (base64 of ``{key: id}``) that this API issued.
+
+    None without a token, or for one that does not decode to such an object: the listing starts
+    over, as Quay ignores a token it cannot decrypt. A token that does decode to one, but whose id
+    is not an integer from ``minimum`` to 2^63-1, was not issued here: 400, not a database error."""
+    if not token:
+        return None
+    try:
+        data = client_json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    if not isinstance(data, dict) or key not in data:
+        return None
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= ID_MAX:
+        raise ApiError(400, "next_page: not a page token of this listing; start again without it")
+    return value
+
+
+def encode_page_token(key: str, value: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({key: value}).encode()).decode().rstrip("=")
 
 
 def quay_error(
@@ -196,13 +234,21 @@ def repo_view(repo: RepoRow, description: str | None = None) -> dict[str, Any]:
 
 
 __all__ = [
+    "ID_MAX",
+    "INT32_MAX",
+    "MAX_PAGE",
     "ApiContext",
     "ApiError",
     "Caller",
     "Ctx",
+    "OptionalQueryInt",
+    "PageNumber",
+    "QueryInt",
     "avatar",
     "client_ip",
     "ctx_of",
+    "decode_page_token",
+    "encode_page_token",
     "quay_error",
     "repo_view",
     "require_superuser",

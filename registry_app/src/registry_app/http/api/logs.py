@@ -15,9 +15,6 @@ ignored rather than refused.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +25,17 @@ from typing import Any
 from fastapi import APIRouter
 
 from registry_app.db.store import RepoRow, UserRow
-from registry_app.http.api.common import ApiContext, ApiError, Caller, Ctx, avatar, require_superuser, require_user
+from registry_app.http.api.common import (
+    ApiContext,
+    ApiError,
+    Caller,
+    Ctx,
+    avatar,
+    decode_page_token,
+    encode_page_token,
+    require_superuser,
+    require_user,
+)
 from registry_app.services.audit import LogRow
 from registry_app.services.auth import Identity
 
@@ -88,12 +95,31 @@ class Window:
         return int(self.end.timestamp() * 1000)
 
 
+# Times a log window may name: the Unix epoch (no entry is older) to the last day of year 9998
+# (so that the day added to an end day, and every conversion after it, stays inside datetime).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def _in_range(name: str, text: str | None, parsed: tuple[datetime, bool] | None) -> tuple[datetime, bool] | None:
+    """``parsed`` if it lies from EARLIEST to before LATEST; a readable but extreme time is a 400
+    (an unreadable one was already dropped by _parse_time, as Quay ignores it)."""
+    if parsed is not None:
+        try:
+            ok = EARLIEST <= parsed[0] < LATEST
+        except OverflowError:  # an offset that pushes a time past year 9999 or before year 1
+            ok = False
+        if not ok:
+            raise ApiError(400, f"{name}: {text!r} is out of range; give a date from 01/01/1970 to 12/31/9998")
+    return parsed
+
+
 def log_window(starttime: str | None, endtime: str | None) -> Window:
     """Quay's window: start defaults to a day ago; the end (default now) moves one day on, so an
     end *day* is inclusive. An exact end date-time is taken as it is."""
     now = datetime.now(UTC)
-    start = _parse_time(starttime)
-    end = _parse_time(endtime)
+    start = _in_range("starttime", starttime, _parse_time(starttime))
+    end = _in_range("endtime", endtime, _parse_time(endtime))
     start_dt = start[0] if start else now - timedelta(days=1)
     if end is None:
         end_dt = now + timedelta(days=1)
@@ -105,26 +131,11 @@ def log_window(starttime: str | None, endtime: str | None) -> Window:
 
 
 # -- paging -------------------------------------------------------------------------------------
-def _encode_page(before_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"before_id": before_id}).encode()).decode().rstrip("=")
-
-
-def _decode_page(token: str | None) -> int | None:
-    if not token:
-        return None
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError):
-        return None
-    value = data.get("before_id") if isinstance(data, dict) else None
-    return value if isinstance(value, int) and value > 0 else None
-
-
 def _page(fetch: Fetch, next_page: str | None) -> tuple[list[LogRow], str | None]:
-    rows = fetch(_decode_page(next_page), LOGS_PER_PAGE + 1)
+    rows = fetch(decode_page_token(next_page, "before_id", minimum=1), LOGS_PER_PAGE + 1)
     if len(rows) > LOGS_PER_PAGE:
         rows = rows[:LOGS_PER_PAGE]
-        return rows, _encode_page(rows[-1].id)
+        return rows, encode_page_token("before_id", rows[-1].id)
     return rows, None
 
 

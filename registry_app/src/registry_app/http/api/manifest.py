@@ -3,7 +3,6 @@ described by the image config) and manifest labels, as Quay's endpoints/api/mani
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,6 +14,7 @@ from registry_app.db.tags import LabelRow
 from registry_app.http.api.common import ApiContext, ApiError, Caller, Ctx
 from registry_app.http.api.repository import audit_repo
 from registry_app.http.api.tag import format_date, repository_for, tag_service
+from registry_app.services import client_json
 from registry_app.services.auth import Identity
 from registry_app.services.errors import DigestInvalid
 from registry_app.services.names import check_digest
@@ -45,7 +45,7 @@ def _command(command: Any) -> Any:
     if not command:
         return None
     try:
-        return json.loads(command)
+        return client_json.loads(command)
     except (TypeError, ValueError):
         return [command]
 

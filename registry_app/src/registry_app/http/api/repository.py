@@ -7,9 +7,6 @@ allowed see 404 for a missing one. Repository paths are ``namespace/name`` with 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import time
 from email.utils import formatdate
 from typing import Any, Literal
@@ -19,7 +16,15 @@ from pydantic import BaseModel
 
 from registry_app.db.repositories import RepoInfo, RepositoryStore
 from registry_app.db.store import RepoRow
-from registry_app.http.api.common import ApiContext, ApiError, Caller, Ctx, client_ip
+from registry_app.http.api.common import (
+    ApiContext,
+    ApiError,
+    Caller,
+    Ctx,
+    client_ip,
+    decode_page_token,
+    encode_page_token,
+)
 from registry_app.services.auth import ROLE_ORDER, Identity
 from registry_app.services.names import COMPONENT, MAX_NAME
 
@@ -90,20 +95,6 @@ def truthy(value: str | None) -> bool:
     return value is not None and value not in ("false", "False", "FALSE", "0", "", "null")
 
 
-def encode_page_token(last_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"start_id": last_id}).encode()).decode().rstrip("=")
-
-
-def decode_page_token(token: str | None) -> int | None:
-    """The id the next page starts after; a token that does not decode starts over (as Quay)."""
-    if not token:
-        return None
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        value = data["start_id"] if isinstance(data, dict) else None
-    except (binascii.Error, ValueError, KeyError):
-        return None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def valid_repository_name(name: str) -> bool:
@@ -180,7 +171,7 @@ def list_repos(
         include_public=want_public,
         namespace=namespace or None,
         kind=repo_kind,
-        after_id=decode_page_token(next_page),
+        after_id=decode_page_token(next_page, "start_id"),
         limit=REPOS_PER_PAGE + 1,
     )
     page, more = found[:REPOS_PER_PAGE], len(found) > REPOS_PER_PAGE
@@ -211,7 +202,7 @@ def list_repos(
         items.append(item)
     out: dict[str, Any] = {"repositories": items}
     if more:
-        out["next_page"] = encode_page_token(page[-1].id)
+        out["next_page"] = encode_page_token("start_id", page[-1].id)
     return out
 
 

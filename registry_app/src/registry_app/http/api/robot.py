@@ -12,7 +12,16 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from registry_app.db.store import UserRow
-from registry_app.http.api.common import ApiContext, ApiError, Caller, Ctx, avatar, client_ip, require_user
+from registry_app.http.api.common import (
+    ApiContext,
+    ApiError,
+    Caller,
+    Ctx,
+    OptionalQueryInt,
+    avatar,
+    client_ip,
+    require_user,
+)
 from registry_app.http.api.organization import administered_org, forbidden, not_found, org_role
 from registry_app.services.auth import Identity
 
@@ -126,7 +135,7 @@ def _regenerate(ctx: ApiContext, ident: Identity, parent: UserRow, short: str, r
 # -- the signed-in user's robots --------------------------------------------------------------------
 @router.get("/user/robots", summary="The signed-in user's robots")
 def list_user_robots(
-    ident: Caller, ctx: Ctx, permissions: bool = False, token: bool = True, limit: int | None = None
+    ident: Caller, ctx: Ctx, permissions: bool = False, token: bool = True, limit: OptionalQueryInt = None
 ) -> dict[str, Any]:
     return _robots_list(ctx, _me(ctx, ident), token, permissions, limit)
 
@@ -162,7 +171,7 @@ def user_robot_permissions(robot_shortname: str, ident: Caller, ctx: Ctx) -> dic
 # -- organization robots ----------------------------------------------------------------------------
 @router.get("/organization/{orgname}/robots", summary="An organization's robots")
 def list_org_robots(
-    orgname: str, ident: Caller, ctx: Ctx, permissions: bool = False, token: bool = True, limit: int | None = None
+    orgname: str, ident: Caller, ctx: Ctx, permissions: bool = False, token: bool = True, limit: OptionalQueryInt = None
 ) -> dict[str, Any]:
     """Members may list them; only administrators see tokens and permissions."""
     require_user(ident, "org:admin")

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from registry_app.http import incidents
 from registry_app.http.api.common import ApiError, Caller, Ctx
 from registry_app.http.api.manifest import BASE, _manifest
 from registry_app.services.secscan import ClairError, ScannerUnavailable
@@ -39,7 +40,10 @@ def get_repo_manifest_security(
         if raw.strip().lower() in TRUTHY and result["status"] == "scanned":
             return scanner.client.vulnerability_report(manifest.digest)
     except (ScannerUnavailable, ClairError) as exc:
-        raise ApiError(520, str(exc), "downstream_issue") from None
+        # Quay's DownstreamIssue; Clair's words (its address, its error text) are only logged.
+        ref = incidents.log_incident(f"security scanner request for {manifest.digest} failed", str(exc))
+        message = incidents.public_message("the security scanner is unavailable", ref)
+        raise ApiError(520, message, "downstream_issue") from None
     # ``vulnerabilities`` is accepted as Quay does; with Clair v4 the data is the same either way.
     del vulnerabilities
     return result

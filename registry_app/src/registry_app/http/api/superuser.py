@@ -18,7 +18,8 @@ from pydantic import BaseModel, Field
 
 from registry_app.db.store import UserRow
 from registry_app.http.api.common import ApiContext, ApiError, Caller, Ctx, avatar, client_ip, require_superuser
-from registry_app.services.auth import PASSWORDS, Identity
+from registry_app.services.auth import Identity
+from registry_app.services.passwords import PASSWORDS
 
 router = APIRouter(tags=["superuser"])
 

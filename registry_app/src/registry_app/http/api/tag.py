@@ -3,6 +3,7 @@ restoring (Quay's "time machine"), as Quay's endpoints/api/tag.py answers them."
 
 from __future__ import annotations
 
+import math
 from email.utils import formatdate
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, Response
 
 from registry_app.db.store import RepoRow
-from registry_app.http.api.common import ApiContext, ApiError, Caller, Ctx
+from registry_app.http.api.common import ApiContext, ApiError, Caller, Ctx, PageNumber, QueryInt
 from registry_app.http.api.repository import audit_repo, authorize
 from registry_app.services.auth import Identity
 from registry_app.services.tags import TagRecord, TagService
@@ -66,8 +67,8 @@ def list_repo_tags(
     ident: Caller,
     ctx: Ctx,
     onlyActiveTags: str = "false",
-    page: int = 1,
-    limit: int = 50,
+    page: PageNumber = 1,
+    limit: QueryInt = 50,
     specificTag: str = "",
     filter_tag_name: str = "",
 ) -> dict[str, Any]:
@@ -100,7 +101,11 @@ def change_tag(
     common = {"username": ident.username, "repo": repository, "tag": tag, "namespace": namespace}
     if "expiration" in body:
         expiration = body["expiration"]
-        if expiration is not None and (isinstance(expiration, bool) or not isinstance(expiration, int | float)):
+        if expiration is not None and (
+            isinstance(expiration, bool)
+            or not isinstance(expiration, int | float)
+            or (isinstance(expiration, float) and not math.isfinite(expiration))
+        ):
             raise ApiError(400, "expiration: must be a number (Unix seconds) or null")
         old_ms, _new_ms = svc.change_expiration(repo, tag, expiration)
         if not (old_ms is None and expiration is None):

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from registry_app.http.api.common import ApiError, Caller, Ctx, avatar, client_ip, require_user
-from registry_app.services.auth import PASSWORDS
 from registry_app.services.identity import ALL_SCOPES
+from registry_app.services.passwords import PASSWORDS
 
 router = APIRouter(tags=["user"])
 

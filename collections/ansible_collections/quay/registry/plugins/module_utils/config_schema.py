@@ -116,6 +116,23 @@ SCHEMA = {
                 'LDAP',
             ],
         },
+        'BLOBUPLOAD_CLEANUP_FREQUENCY': {
+            'description': (
+                'Quay: seconds between collections of abandoned uploads (used'
+                ' when REGISTRY_APP_UPLOAD_CLEANUP_INTERVAL is not set).'
+            ),
+            'minimum': 0,
+            'type': 'integer',
+        },
+        'BLOBUPLOAD_DELETION_DATE_THRESHOLD': {
+            'description': (
+                'Quay: minutes after which an abandoned upload is deleted (us'
+                'ed when REGISTRY_APP_UPLOAD_MAX_AGE is not set; registry_app'
+                ' counts from the last activity).'
+            ),
+            'minimum': 1,
+            'type': 'integer',
+        },
         'BROWSER_API_CALLS_XHR_ONLY': {
             'type': 'boolean',
         },
@@ -356,6 +373,15 @@ SCHEMA = {
             'minimum': 1024,
             'type': 'integer',
         },
+        'REGISTRY_APP_MAX_OPEN_UPLOADS': {
+            'description': (
+                'registry_app extension: open (unfinished) blob uploads one a'
+                'ccount may have; one more is refused with 429 TOOMANYREQUEST'
+                'S (default 100; 0: no bound).'
+            ),
+            'minimum': 0,
+            'type': 'integer',
+        },
         'REGISTRY_APP_SECSCAN_MAX_RETRIES': {
             'description': (
                 'registry_app extension: how many times a manifest whose inde'
@@ -371,6 +397,25 @@ SCHEMA = {
             ),
             'minimum': 60,
             'type': 'integer',
+        },
+        'REGISTRY_APP_UPLOAD_CLEANUP_INTERVAL': {
+            'description': (
+                'registry_app extension: how often abandoned uploads are coll'
+                'ected, e.g. 1h (default 1h; 0s: only by `registry-app upload'
+                "s cleanup`; replaces Quay's BLOBUPLOAD_CLEANUP_FREQUENCY)."
+            ),
+            'pattern': '^[0-9]+[smhdw]$',
+            'type': 'string',
+        },
+        'REGISTRY_APP_UPLOAD_MAX_AGE': {
+            'description': (
+                'registry_app extension: an upload idle (no bytes received) f'
+                'or this long is abandoned and collected with its data, e.g. '
+                "24h (default 24h; replaces Quay's BLOBUPLOAD_DELETION_DATE_T"
+                'HRESHOLD).'
+            ),
+            'pattern': '^[0-9]*[1-9][0-9]*[smhdw]$',
+            'type': 'string',
         },
         'REGISTRY_TITLE': {
             'type': 'string',

@@ -1,0 +1,291 @@
+"""Abandoned uploads: their collection, the keep-alive of uploads in use, and the settings.
+
+An upload is a row (table ``upload``) and an object in the storage's upload area. A client that
+opens uploads and never finishes them leaves both behind, and a crash can leave one without the
+other. ``collect_abandoned_uploads`` removes:
+
+- uploads idle for longer than the age (REGISTRY_APP_UPLOAD_MAX_AGE, default 24h): row and object;
+- objects no row knows (a crash between creating the object and the row), and rows whose object is
+  gone (a crash in the middle of a completion, a lost storage). Neither can ever complete, so they
+  go after a short grace (the smaller of the age and 15 minutes) that covers the instants in which
+  a live upload has one without the other (being started, completed or cancelled).
+
+The age counts from the last activity, not from creation: every PATCH records its end, and while
+bytes stream in (or a completion hashes a large upload) ``UploadActivity`` touches the rows this
+process works on every quarter of the age (at most every minute). The collector deletes a row only
+if it is still idle at that moment (compare-and-delete), and a request that finds its upload gone
+gets BLOB_UPLOAD_UNKNOWN: an upload in use is never deleted under it.
+
+``UploadCollector`` runs the collection every REGISTRY_APP_UPLOAD_CLEANUP_INTERVAL (default 1h) in
+a thread of every server process; only the holder of the database lease ``upload-collector`` works,
+as the security worker does. ``registry-app uploads cleanup`` runs it once from the command line.
+Between collections, REGISTRY_APP_MAX_OPEN_UPLOADS bounds the uploads one account may have open.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from registry_app.db.leases import LeaseStore
+from registry_app.db.store import Store, now_ms
+from registry_app.storage.base import BlobStorage, StorageError
+
+log = logging.getLogger("registry_app.uploads")
+
+DEFAULT_MAX_AGE = "24h"
+DEFAULT_INTERVAL = "1h"
+DEFAULT_MAX_OPEN = 100
+ORPHAN_GRACE_S = 15 * 60
+LEASE_NAME = "upload-collector"
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a Quay-style duration (``30s``, ``15m``, ``24h``, ``7d``, ``2w``); ValueError otherwise."""
+    value = text.strip()
+    if len(value) < 2 or value[-1] not in DURATION_UNITS or not value[:-1].isascii() or not value[:-1].isdigit():
+        raise ValueError(f"{text!r} is not a duration such as 30s, 15m, 24h, 7d or 2w")
+    return int(value[:-1]) * DURATION_UNITS[value[-1]]
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    """How long an idle upload lives, how often the collector runs, how many uploads an account
+    may have open. Quay's BLOBUPLOAD_DELETION_DATE_THRESHOLD (minutes) and
+    BLOBUPLOAD_CLEANUP_FREQUENCY (seconds) are used when the registry_app keys are absent."""
+
+    max_age_s: float = parse_duration(DEFAULT_MAX_AGE)
+    interval_s: float = parse_duration(DEFAULT_INTERVAL)
+    max_open_per_account: int = DEFAULT_MAX_OPEN
+
+    @property
+    def touch_interval_s(self) -> float:
+        """How often an upload in use is marked active: well inside the age, at most once a minute."""
+        return min(self.max_age_s / 4, 60.0)
+
+    @property
+    def orphan_grace_s(self) -> float:
+        return min(self.max_age_s, ORPHAN_GRACE_S)
+
+    @classmethod
+    def from_config(cls, config: Any) -> UploadSettings:
+        if config.get("REGISTRY_APP_UPLOAD_MAX_AGE") is not None:
+            max_age = float(parse_duration(str(config["REGISTRY_APP_UPLOAD_MAX_AGE"])))
+        elif config.get("BLOBUPLOAD_DELETION_DATE_THRESHOLD") is not None:
+            max_age = float(config["BLOBUPLOAD_DELETION_DATE_THRESHOLD"]) * 60
+        else:
+            max_age = float(parse_duration(DEFAULT_MAX_AGE))
+        if config.get("REGISTRY_APP_UPLOAD_CLEANUP_INTERVAL") is not None:
+            interval = float(parse_duration(str(config["REGISTRY_APP_UPLOAD_CLEANUP_INTERVAL"])))
+        elif config.get("BLOBUPLOAD_CLEANUP_FREQUENCY") is not None:
+            interval = float(config["BLOBUPLOAD_CLEANUP_FREQUENCY"])
+        else:
+            interval = float(parse_duration(DEFAULT_INTERVAL))
+        max_open = int(config.get("REGISTRY_APP_MAX_OPEN_UPLOADS", DEFAULT_MAX_OPEN))
+        return cls(max_age_s=max(1.0, max_age), interval_s=interval, max_open_per_account=max(0, max_open))
+
+
+# -- the collection ----------------------------------------------------------------------------
+IDLE = "idle"
+FILE_WITHOUT_ROW = "file without a row"
+ROW_WITHOUT_FILE = "row without a file"
+
+
+@dataclass(frozen=True)
+class Collected:
+    upload_id: str
+    reason: str  # IDLE, FILE_WITHOUT_ROW or ROW_WITHOUT_FILE
+    size: int  # bytes in the storage (0 when there was no object)
+    idle_s: float
+
+
+@dataclass
+class CollectionReport:
+    dry_run: bool
+    collected: list[Collected] = field(default_factory=list)
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(c.size for c in self.collected)
+
+    def summary(self) -> str:
+        counts = Counter(c.reason for c in self.collected)
+        verb = "would remove" if self.dry_run else "removed"
+        if not self.collected:
+            return f"{verb} no uploads"
+        kinds = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))
+        return f"{verb} {len(self.collected)} uploads ({kinds}), {self.freed_bytes} bytes"
+
+    def lines(self) -> list[str]:
+        return [f"{c.upload_id}: {c.reason}, {c.size} bytes, idle {c.idle_s:.0f}s" for c in self.collected]
+
+
+def collect_abandoned_uploads(
+    store: Store,
+    storage: BlobStorage,
+    older_than: float,
+    *,
+    dry_run: bool = False,
+    orphan_grace: float | None = None,
+) -> CollectionReport:
+    """Remove uploads idle for more than ``older_than`` seconds, and orphans (an object without a
+    row, a row without an object) idle for more than ``orphan_grace`` seconds (default: the
+    smaller of ``older_than`` and 15 minutes). With ``dry_run`` nothing is removed; the report
+    says what would be. Safe to run while the registry serves (see the module docstring)."""
+    grace = min(older_than, ORPHAN_GRACE_S) if orphan_grace is None else orphan_grace
+    now = now_ms()
+    idle_before = now - int(older_than * 1000)
+    orphan_before = now - int(grace * 1000)
+    # Objects first, then rows: a row created in between has a fresh time and is left alone.
+    objects = {info.upload_id: info for info in storage.list_uploads()}
+    rows = store.upload_activity()
+    report = CollectionReport(dry_run=dry_run)
+
+    def idle_s(ms: int) -> float:
+        return max(0.0, (now - ms) / 1000)
+
+    for upload_id, active_ms in sorted(rows.items()):
+        obj = objects.get(upload_id)
+        if active_ms < idle_before:
+            reason = IDLE
+        elif obj is None and active_ms < orphan_before:
+            reason = ROW_WITHOUT_FILE
+        else:
+            continue
+        cutoff = idle_before if reason == IDLE else orphan_before
+        if not dry_run:
+            if not store.delete_upload_if_idle(upload_id, cutoff):
+                continue  # a request touched it meanwhile: in use
+            _delete_object(storage, upload_id)
+        report.collected.append(Collected(upload_id, reason, obj.size if obj else 0, idle_s(active_ms)))
+    for upload_id, obj in sorted(objects.items()):
+        modified_ms = int(obj.modified * 1000)
+        if upload_id in rows or modified_ms >= orphan_before:
+            continue
+        if not dry_run:
+            _delete_object(storage, upload_id)
+        report.collected.append(Collected(upload_id, FILE_WITHOUT_ROW, obj.size, idle_s(modified_ms)))
+    return report
+
+
+def _delete_object(storage: BlobStorage, upload_id: str) -> None:
+    try:
+        storage.delete_upload(upload_id)
+    except (OSError, StorageError) as exc:  # the row is gone: the object is an orphan for next time
+        log.warning("upload collector: cannot delete the object of upload %s: %s", upload_id, exc)
+
+
+# -- uploads in use ----------------------------------------------------------------------------
+class UploadActivity:
+    """The uploads that requests of this process are working on (a PATCH receiving bytes, a PUT
+    hashing and committing), touched every ``interval_s`` by one daemon thread so that the
+    collector sees them active however long the request takes."""
+
+    def __init__(self, store: Store, interval_s: float) -> None:
+        self.store = store
+        self.interval_s = interval_s
+        self._held: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def hold(self, upload_id: str) -> None:
+        with self._lock:
+            self._held[upload_id] += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="upload-activity", daemon=True)
+                self._thread.start()
+
+    def release(self, upload_id: str) -> None:
+        with self._lock:
+            self._held[upload_id] -= 1
+            if self._held[upload_id] <= 0:
+                del self._held[upload_id]
+
+    def held(self) -> list[str]:
+        with self._lock:
+            return list(self._held)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            ids = self.held()
+            if not ids:
+                continue
+            try:
+                self.store.touch_uploads(ids)
+            except Exception as exc:  # the database is away: the next round tries again
+                log.warning("upload activity: cannot mark %d uploads active: %s", len(ids), exc)
+
+
+# -- the background job ------------------------------------------------------------------------
+class UploadCollector:
+    """``collect_abandoned_uploads`` every ``interval_s`` in a thread; started and stopped by the
+    ASGI lifespan. Every server process runs one; only the holder of the lease collects."""
+
+    def __init__(self, store: Store, storage: BlobStorage, settings: UploadSettings) -> None:
+        self.store = store
+        self.storage = storage
+        self.settings = settings
+        self.leases = LeaseStore(store.engine)
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease_ttl_ms = int(max(60.0, 3 * settings.interval_s) * 1000)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None and self.settings.interval_s > 0:
+            self._thread = threading.Thread(target=self._run, name="upload-collector", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        try:
+            self.leases.release(LEASE_NAME, self.holder)
+        except Exception as exc:
+            log.warning("upload collector: cannot release its lease: %s", exc)
+
+    def run_once(self) -> CollectionReport | None:
+        """One round if this process holds the lease (None otherwise)."""
+        if not self.leases.acquire(LEASE_NAME, self.holder, self.lease_ttl_ms):
+            return None
+        report = collect_abandoned_uploads(self.store, self.storage, self.settings.max_age_s)
+        if report.collected:
+            log.warning("upload collector: %s", report.summary())
+        return report
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.run_once()
+            except Exception as exc:  # never let the thread die: log and try again next round
+                log.error("upload collector: round failed: %s", exc)
+            self._stop.wait(max(0.0, self.settings.interval_s - (time.monotonic() - started)))
+
+
+__all__ = [
+    "FILE_WITHOUT_ROW",
+    "IDLE",
+    "ROW_WITHOUT_FILE",
+    "Collected",
+    "CollectionReport",
+    "UploadActivity",
+    "UploadCollector",
+    "UploadSettings",
+    "collect_abandoned_uploads",
+    "parse_duration",
+]
