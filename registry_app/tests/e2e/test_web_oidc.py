@@ -171,7 +171,7 @@ def test_3_api_token_from_the_ui_logs_podman_in(
     try:
         sso_sign_in(page, url, "alice")
         page.goto(f"{url}/user/alice?tab=settings")
-        page.get_by_label("Token title").last.fill("laptop")  # the API token form (the app token's is first)
+        page.get_by_label("API token title").fill("laptop")
         page.get_by_role("button", name="Create API token").click()
         line = page.get_by_label("podman login with the API token", exact=True).input_value()
         assert line.startswith(f"podman login --tls-verify=false -u='$oauthtoken' --password-stdin {host} <<< '")

@@ -367,7 +367,7 @@ def test_7_teams_tokens_superuser_and_password_in_the_ui(site: Site, owner_page:
 
     # An app-specific token that logs in to the registry.
     page.goto(f"{url}/user/{OWNER}?tab=settings")
-    page.get_by_label("Token title").fill("laptop")
+    page.get_by_label("App token title").fill("laptop")
     page.get_by_role("button", name="Create token").click()
     code = page.get_by_label("App token", exact=True).input_value()
     line = page.get_by_label("podman login with the token", exact=True).input_value()

@@ -136,7 +136,7 @@ function AppTokensCard() {
             create.mutateAsync(title).then(() => setTitle(''), () => undefined);
           }}
         >
-          <FormGroup label="Token title" fieldId="apptoken-title">
+          <FormGroup label="App token title" fieldId="apptoken-title">
             <TextInput id="apptoken-title" value={title} onChange={(_e, v) => setTitle(v)} />
           </FormGroup>
           <ActionGroup>
@@ -221,7 +221,7 @@ function ApiTokensCard({user}: {user: CurrentUser}) {
             create.mutateAsync({title, scopes}).then(() => setTitle(''), () => undefined);
           }}
         >
-          <FormGroup label="Token title" fieldId="apitoken-title">
+          <FormGroup label="API token title" fieldId="apitoken-title">
             <TextInput id="apitoken-title" value={title} onChange={(_e, v) => setTitle(v)} />
           </FormGroup>
           <FormGroup role="group" label="Scopes" fieldId="apitoken-scopes" isInline>
