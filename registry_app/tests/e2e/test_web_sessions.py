@@ -288,3 +288,48 @@ def test_anonymous_bodies_of_signin_and_sign_up_are_bounded(server: RegistryServ
             big = {"username": "x" * (2 * 1024 * 1024), "password": PASSWORD}
             resp = c.post(path, json=big)
             assert resp.status_code == 413, (path, resp.status_code, resp.text[:200])
+
+
+def test_api_tokens_made_by_a_person(server: RegistryServer) -> None:
+    """/api/v1/user/apitoken: made with chosen scopes and shown once, used as a Bearer token and
+    as $oauthtoken, never broader than its maker, revoked at once."""
+    api = f"{server.url}/api/v1"
+    made = httpx.post(
+        f"{api}/user/apitoken",
+        json={"title": "ci", "scopes": ["repo:read", "user:read", "user:admin"]},
+        auth=("alice", PASSWORD),
+        timeout=60,
+    )
+    assert made.status_code == 201, made.text
+    token = made.json()["token"]
+    secret, token_id = token["access_token"], token["id"]
+    assert token["scopes"] == ["repo:read", "user:read", "user:admin"]
+    bearer = {"Authorization": f"Bearer {secret}"}
+    assert httpx.get(f"{api}/user/", headers=bearer, timeout=60).json()["username"] == "alice"
+    login = httpx.get(
+        f"{server.url}/v2/auth", params={"service": server.host}, auth=("$oauthtoken", secret), timeout=60
+    )
+    assert login.status_code == 200 and login.json()["token"], login.text
+    listed = httpx.get(f"{api}/user/apitoken", auth=("alice", PASSWORD), timeout=60).json()["tokens"]
+    assert [t["id"] for t in listed] == [token_id] and secret not in str(listed)
+    # A token cannot make a broader one; only superusers may give super:user.
+    broader = httpx.post(
+        f"{api}/user/apitoken", json={"title": "x", "scopes": ["repo:admin"]}, headers=bearer, timeout=60
+    )
+    assert broader.status_code == 403, broader.text
+    su = httpx.post(
+        f"{api}/user/apitoken", json={"title": "x", "scopes": ["super:user"]}, auth=("alice", PASSWORD), timeout=60
+    )
+    assert su.status_code == 403, su.text
+    unknown = httpx.post(
+        f"{api}/user/apitoken", json={"title": "x", "scopes": ["repo:all"]}, auth=("alice", PASSWORD), timeout=60
+    )
+    assert unknown.status_code == 400, unknown.text
+    # Someone else's token is not found; an absurd id is a bad request; revoking ends it at once.
+    assert httpx.delete(f"{api}/user/apitoken/{token_id}", auth=("bob", PASSWORD), timeout=60).status_code == 404
+    assert (
+        httpx.delete(f"{api}/user/apitoken/99999999999999999999", auth=("alice", PASSWORD), timeout=60).status_code
+        == 400
+    )
+    assert httpx.delete(f"{api}/user/apitoken/{token_id}", auth=("alice", PASSWORD), timeout=60).status_code == 204
+    assert httpx.get(f"{api}/user/", headers=bearer, timeout=60).status_code == 401

@@ -6,9 +6,10 @@ is kept."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi import Path as FastApiPath
 from pydantic import BaseModel, Field
 
 from registry_app.db.api_tokens import ApiTokenRow, ApiTokenStore
@@ -89,7 +90,9 @@ def create_api_token(body: NewApiToken, ident: Caller, ctx: Ctx, request: Reques
 
 
 @router.delete("/user/apitoken/{token_id}", status_code=204, summary="Revoke one of the user's API tokens")
-def revoke_api_token(token_id: int, ident: Caller, ctx: Ctx, request: Request) -> Response:
+def revoke_api_token(
+    token_id: Annotated[int, FastApiPath(ge=1, le=2**31 - 1)], ident: Caller, ctx: Ctx, request: Request
+) -> Response:
     user = _person(ctx, ident)
     if not _store(ctx).delete(user.id, token_id):
         raise ApiError(404, "no such API token", "not_found")
