@@ -1,4 +1,4 @@
-"""``registry-app``: serve | migrate | config validate | user create | repo visibility | uploads cleanup."""
+"""``registry-app``: serve | worker | migrate | config validate | user create | repo visibility | uploads cleanup."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def app_from_env() -> Any:
     else:
         host, port = _split_bind(os.environ["REGISTRY_APP_BIND"])
         config = embedded_default(data_dir, host, port)
-    return create_app(config)
+    return create_app(config, run_workers=os.environ.get("REGISTRY_APP_NO_WORKERS") != "1")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -106,10 +106,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["REGISTRY_APP_BIND"] = args.bind
     os.environ["REGISTRY_APP_DATA_DIR"] = str(config.data_dir)
     os.environ["REGISTRY_APP_CONFIG_DIR"] = str(config.config_dir) if config.config_dir else ""
+    os.environ["REGISTRY_APP_NO_WORKERS"] = "1" if args.no_workers else ""
     scheme = "https" if config.tls_cert else "http"
+    background = "off (run `registry-app worker`)" if args.no_workers else "in-process"
     print(
         f"registry-app: serving {scheme}://{host}:{port} (data: {config.data_dir}, "
-        f"database: {'SQLite' if config.is_sqlite else 'PostgreSQL'}, workers: {args.workers})",
+        f"database: {'SQLite' if config.is_sqlite else 'PostgreSQL'}, workers: {args.workers}, "
+        f"background workers: {background})",
         file=sys.stderr,
         flush=True,
     )
@@ -130,6 +133,63 @@ def cmd_serve(args: argparse.Namespace) -> int:
         **kwargs,
     )
     server.serve()
+    return 0
+
+
+WORKER_STOP_TIMEOUT_S = 30.0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run background workers in this process until SIGTERM or SIGINT (a second one exits at
+    once): the named ones, or every one the configuration turns on."""
+    import logging
+    import signal
+    import threading
+
+    from registry_app.storage import StorageError
+    from registry_app.wiring import WORKERS, build_core, build_workers, select_workers
+    from registry_app.workers.base import Mode
+
+    if args.list:
+        config = load_config(args) if args.config_dir or args.data_dir else None
+        for entry in WORKERS:
+            state = ""
+            if config is not None:
+                why = entry.off_because(config)
+                state = "on" if why is None else f"off ({why})"
+            where = "every process, not chosen by name" if entry.mode is Mode.LOCAL else entry.mode.value
+            print(f"{entry.name:<15} {where:<35} {entry.summary}" + (f" [{state}]" if state else ""))
+        return 0
+    config = load_config(args)
+    for warning in config.warnings:
+        print(f"registry-app: config: {warning}", file=sys.stderr)
+    select_workers(config, args.names or None)  # unknown or disabled names: a ConfigError before anything opens
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("registry_app").setLevel(logging.INFO)  # the workers' rounds; libraries stay quiet
+    try:
+        group = build_workers(build_core(config), args.names or None)
+    except StorageError as exc:
+        return _fail(exc.detail, EXIT_STORAGE)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise SystemExit(1)  # a second signal: do not wait for the rounds to end
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    shared = [w.name for w in group if w.mode is not Mode.LOCAL]
+    print(
+        f"registry-app: worker running {', '.join(shared) or 'no shared worker (none is on in this configuration)'}"
+        f" (database: {'SQLite' if config.is_sqlite else 'PostgreSQL'})",
+        file=sys.stderr,
+        flush=True,
+    )
+    group.start()
+    while not stop.wait(3600):
+        pass
+    group.stop(WORKER_STOP_TIMEOUT_S)
     return 0
 
 
@@ -234,8 +294,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(os.environ.get("REGISTRY_APP_WORKERS", "2")),
         help="worker processes (default 2)",
     )
+    p.add_argument(
+        "--no-workers",
+        action="store_true",
+        help="run no background workers in the server (run them with `registry-app worker`)",
+    )
     common(p)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("worker", help="run background workers in a process of their own")
+    p.add_argument("names", nargs="*", metavar="NAME", help="workers to run (default: every one that is on)")
+    p.add_argument("--list", action="store_true", help="list the workers (with a configuration: which are on)")
+    common(p)
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("migrate", help="apply database migrations")
     common(p)

@@ -1,7 +1,8 @@
 """Abandoned uploads are collected, uploads in use never are, and open uploads are bounded per
 account (issue 9, item 8).
 
-Against the real server on a config bundle: the background collector with an age of a few seconds
+Against the real server on a config bundle: the background collector (the ``uploads`` worker, in
+the server or in ``registry-app worker uploads``) with an age of a few seconds
 (REGISTRY_APP_UPLOAD_MAX_AGE), and ``registry-app uploads cleanup`` on uploads whose age the test
 sets in the database and on the file (a day old, crash leftovers), so that what is old and what is
 fresh does not depend on how fast this machine is.
@@ -23,7 +24,7 @@ import pytest
 from tests.conftest import ADMIN
 from tests.support.bundle import bundle_server
 from tests.support.oci import error_code, sha256
-from tests.support.server import RegistryServer
+from tests.support.server import RegistryServer, WorkerProcess
 
 DAY_MS = 86_400_000
 OCTETS = {"content-type": "application/octet-stream"}
@@ -149,6 +150,42 @@ def test_background_job_collects_idle_uploads_but_not_one_being_patched(tmp_path
         r = http.patch(idle_location, content=b"more", headers=OCTETS)
         assert r.status_code == 404 and error_code(r) == "BLOB_UPLOAD_UNKNOWN", r.text
     assert "Traceback" not in server.log()
+
+
+def test_worker_process_collects_for_servers_without_workers(tmp_path: Path, http_of: HttpOf) -> None:
+    """``serve --no-workers`` leaves the collector out; ``registry-app worker uploads`` beside it
+    removes an abandoned upload (row and file) under the lease ``upload-collector`` and gives the
+    lease back when it stops on SIGTERM."""
+    server = server_on(tmp_path, REGISTRY_APP_UPLOAD_MAX_AGE="4s", REGISTRY_APP_UPLOAD_CLEANUP_INTERVAL="1s")
+    server.serve_args = ("--no-workers",)
+    uploads = Uploads(tmp_path)
+
+    def lease() -> list[tuple[str, int]]:
+        with sqlite3.connect(uploads.db) as conn:
+            query = "SELECT holder, expires_ms FROM worker_lease WHERE name = 'upload-collector'"
+            return conn.execute(query).fetchall()
+
+    with server.start():
+        assert "background workers: off" in server.log()
+        http = http_of(server)
+        idle_id, idle_location = start(http, "admin/apart", b"abandoned")
+        uploads.age(idle_id, DAY_MS)
+        kept_id, _ = start(http, "admin/apart", b"fresh")
+        assert lease() == []  # the server process took no collector lease
+        worker = WorkerProcess(server, ("uploads",)).start()
+        try:
+            wait_for("the worker process to collect", lambda: uploads.exists(idle_id) == (False, False))
+            [(holder, _expires)] = lease()
+            assert worker.proc is not None and holder.split(":")[1] == str(worker.proc.pid)
+        finally:
+            code = worker.stop()
+        assert code == 0, worker.log()
+        assert "uploads: removed 1 uploads (1 idle)" in worker.log(), worker.log()
+        assert "uploads: stopped (" in worker.log()
+        assert [expires for _, expires in lease()] == [0]  # given back at once
+        assert uploads.exists(kept_id) == (True, True)
+        r = http.patch(idle_location, content=b"more", headers=OCTETS)
+        assert r.status_code == 404 and error_code(r) == "BLOB_UPLOAD_UNKNOWN", r.text
 
 
 # -- the command line -----------------------------------------------------------------------------

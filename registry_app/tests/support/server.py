@@ -48,6 +48,7 @@ class RegistryServer:
     ca_file: Path | None = None
     netns: str | None = None  # run inside this network namespace (``ip netns exec``)
     address: str = "127.0.0.1"  # --bind address, and the address in ``host``/``url``
+    serve_args: tuple[str, ...] = ()  # more ``serve`` options, e.g. ("--no-workers",)
 
     @property
     def host(self) -> str:
@@ -82,6 +83,7 @@ class RegistryServer:
             str(self.data_dir),
             "--workers",
             str(self.workers),
+            *self.serve_args,
         ]
         if self.netns:
             cmd = [shutil.which("ip") or "ip", "netns", "exec", self.netns, *cmd]  # ip execs the server
@@ -140,3 +142,39 @@ class RegistryServer:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@dataclass
+class WorkerProcess:
+    """``registry-app worker NAME...`` for a server's data, as a subprocess with its own log file.
+    ``stop()`` sends SIGTERM (a graceful stop) and returns the exit code."""
+
+    server: RegistryServer
+    names: tuple[str, ...] = ()
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    def start(self) -> WorkerProcess:
+        self.log_path = self.server.data_dir.parent / f"worker-{self.server.port}.log"
+        cmd = [registry_app_bin(), "worker", *self.names, "--data-dir", str(self.server.data_dir)]
+        if self.server.config_dir:
+            cmd += ["--config-dir", str(self.server.config_dir)]
+        log = open(self.log_path, "ab")
+        env = {**os.environ, **self.server.extra_env}
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 60.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        return self.proc.returncode

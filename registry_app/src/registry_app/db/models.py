@@ -31,6 +31,14 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+class Claimable:
+    """The claim columns of a work-queue table (``db/claims.py``): who has the row, and until when
+    (POSIX ms; 0 or past: free). Queue tables also need an integer primary key ``id``."""
+
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until_ms: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+
+
 class User(Base):
     """A user or (``organization`` true) an organization: both own a namespace, as in Quay."""
 
@@ -367,3 +375,16 @@ class WorkerLease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     expires_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class SecscanCleanup(Claimable, Base):
+    """A deleted manifest's digest whose Clair index report is to be deleted once no repository
+    holds that digest any more (SECURITY_SCANNER_V4_MANIFEST_CLEANUP); a queue that the
+    ``clair-cleanup`` worker takes rows from with claims (``db/claims.py``)."""
+
+    __tablename__ = "secscan_cleanup"
+    __table_args__ = (Index("ix_secscan_cleanup_claimed_until_ms", "claimed_until_ms", "id"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(140))
+    queued_ms: Mapped[int] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))

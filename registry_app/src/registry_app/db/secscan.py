@@ -1,5 +1,6 @@
 """SQL for security scanning: per-manifest scan status, recorded repository events, queued Clair
-notifications and the worker lease. Plain rows in, dataclasses out; every method is one transaction."""
+notifications and the queue of Clair index reports to delete. Plain rows in, dataclasses out; every
+method is one transaction."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import Engine, Table, and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from registry_app.db.claims import ClaimQueue
 from registry_app.db.engine import write_tx
 from registry_app.db.leases import LeaseStore
 from registry_app.db.models import (
@@ -18,6 +20,7 @@ from registry_app.db.models import (
     ManifestSecurityStatus,
     Repository,
     RepositoryEvent,
+    SecscanCleanup,
     SecscanNotification,
     Tag,
     User,
@@ -31,6 +34,7 @@ T = cast(Table, Tag.__table__)
 S = cast(Table, ManifestSecurityStatus.__table__)
 EV = cast(Table, RepositoryEvent.__table__)
 N = cast(Table, SecscanNotification.__table__)
+C = cast(Table, SecscanCleanup.__table__)
 
 # Quay's IndexStatus values (data/database.py).
 COMPLETED = 1
@@ -78,7 +82,7 @@ class SecscanStore:
     def _insert(self, table: Any) -> Any:
         return pg_insert(table) if self.dialect == "postgresql" else sqlite_insert(table)
 
-    # -- lease (db/leases.py) -------------------------------------------------------------------
+    # -- lease (db/leases.py; the workers' base takes it through LeaseStore) ------------------------
     def acquire_lease(self, name: str, holder: str, ttl_ms: int) -> bool:
         """Take or renew the lease ``name`` for ``holder``; False while another holder's is valid."""
         return LeaseStore(self.engine).acquire(name, holder, ttl_ms)
@@ -258,6 +262,20 @@ class SecscanStore:
     def delete_notification(self, notification_id: str) -> None:
         with write_tx(self.engine) as conn:
             conn.execute(delete(N).where(N.c.notification_id == notification_id))
+
+    # -- Clair index reports to delete ---------------------------------------------------------
+    def queue_cleanup(self, digests: list[str]) -> None:
+        """Queue deleted manifests' digests; the clair-cleanup worker claims them from
+        ``cleanup_queue`` and deletes Clair's report of each digest no repository holds."""
+        if not digests:
+            return
+        t = now_ms()
+        with write_tx(self.engine) as conn:
+            conn.execute(C.insert(), [{"digest": d, "queued_ms": t, "attempts": 0} for d in digests])
+
+    @property
+    def cleanup_queue(self) -> ClaimQueue:
+        return ClaimQueue(self.engine, C)
 
 
 __all__ = [

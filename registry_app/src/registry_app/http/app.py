@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from registry_app.http import incidents
 from registry_app.http.base import (
@@ -51,6 +51,14 @@ class HealthChecks:
         return services
 
 
+class BackgroundWorkers(Protocol):
+    """What the lifespan starts and stops: the process's workers (``workers.base.WorkerGroup``)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> bool: ...
+
+
 class RegistryApp:
     def __init__(
         self,
@@ -62,7 +70,7 @@ class RegistryApp:
         audit: Any = None,
         secscan: Any = None,
         body_idle_timeout: float = 0,
-        uploads: Any = None,
+        workers: BackgroundWorkers | None = None,
         ui: WebUI | None = None,
     ) -> None:
         self.registry = registry
@@ -73,7 +81,7 @@ class RegistryApp:
         self.audit = audit
         self.secscan = secscan
         self.body_idle_timeout = body_idle_timeout
-        self.uploads = uploads  # services.uploads.UploadCollector
+        self.workers = workers
         self.ui = ui
         self.out = sys.stderr
 
@@ -85,21 +93,12 @@ class RegistryApp:
             while True:
                 msg = await receive()
                 if msg["type"] == "lifespan.startup":
-                    if self.audit is not None:
-                        self.audit.start()
-                    if self.secscan is not None:
-                        self.secscan.start()
-                    if self.uploads is not None:
-                        self.uploads.start()
+                    if self.workers is not None:
+                        self.workers.start()  # background workers in this server process
                     await send({"type": "lifespan.startup.complete"})
                 elif msg["type"] == "lifespan.shutdown":
-                    if self.audit is not None:
-                        self.audit.stop()
-                    if self.secscan is not None:
-                        await self.blocking(self.secscan.stop)
-                    if self.uploads is not None:
-                        await self.blocking(self.uploads.stop)
-                        self.registry.activity.stop()
+                    if self.workers is not None:
+                        await self.blocking(self.workers.stop)  # graceful, bounded; flushes the audit log
                     self.blocking.pool.shutdown(wait=False, cancel_futures=True)
                     await send({"type": "lifespan.shutdown.complete"})
                     return
@@ -195,103 +194,34 @@ class RegistryApp:
         return Response(200, b"Okay", text)
 
 
-def create_app(config: Any) -> RegistryApp:
-    """Wire the whole application from a validated Config. The only place that does."""
-    from registry_app.db.engine import ensure_schema, make_engine
-    from registry_app.db.store import Store
-    from registry_app.services.auth import AuthService
-    from registry_app.services.uploads import UploadCollector
-    from registry_app.storage import make_storage
-
-    engine = make_engine(config.db_uri, config.get("DB_CONNECTION_ARGS"))
-    ensure_schema(engine, auto_migrate=config.is_sqlite)
-    store = Store(engine)
-    storage = make_storage(*config.storage_driver)
-    storage.check()
+def create_app(config: Any, run_workers: bool = True) -> RegistryApp:
+    """The web application on the parts ``wiring.build_core`` makes from a validated Config, with
+    the process's background workers (``wiring.build_workers``): all that the configuration turns
+    on, or with ``run_workers=False`` (``serve --no-workers``) only the local ones (the audit
+    log's flush), the others then running in ``registry-app worker``."""
     from registry_app.http.api import ApiContext, create_api
     from registry_app.http.api.guard import ApiBodyGuard
-    from registry_app.services.audit import AuditLog
+    from registry_app.wiring import build_core, build_external_logins, build_sessions, build_workers
 
-    auth = AuthService(store, config, directory=make_directory(config))
-    registry = RegistryService(store, storage, auth, config)
-    audit = AuditLog(engine)
+    core = build_core(config)
     blocking = Blocking()
-    v2 = V2(registry, auth, blocking, config, audit)
-    secscan = None
-    if config.get("FEATURE_SECURITY_SCANNER"):
-        from registry_app.db.secscan import SecscanStore
-        from registry_app.services.secscan import SecurityScanner
-
-        secscan = SecurityScanner(SecscanStore(engine), auth, config)
-        registry.on_manifests_deleted = secscan.manifests_deleted
-    sessions = make_sessions(config, engine, auth)
+    v2 = V2(core.registry, core.auth, blocking, config, core.audit)
     api = create_api(
         ApiContext(
-            auth=auth,
-            registry=registry,
-            audit=audit,
+            auth=core.auth,
+            registry=core.registry,
+            audit=core.audit,
             config=config,
-            secscan=secscan,
-            sessions=sessions,
-            external_logins=make_external_logins(config, engine, auth),
+            secscan=core.secscan,
+            sessions=build_sessions(core),
+            external_logins=build_external_logins(core),
         )
     )
-    guarded = ApiBodyGuard(api, blocking, int(config.get("REGISTRY_APP_MAX_API_BODY_SIZE")), auth.anonymous_push)
+    max_body = int(config.get("REGISTRY_APP_MAX_API_BODY_SIZE"))
+    guarded = ApiBodyGuard(api, blocking, max_body, core.auth.anonymous_push)
     idle = float(config.get("REGISTRY_APP_BODY_IDLE_TIMEOUT"))
-    uploads = UploadCollector(store, storage, registry.upload_settings)
+    workers = build_workers(core, None if run_workers else [])
+    health = HealthChecks(core.registry)
     return RegistryApp(
-        registry, v2, blocking, HealthChecks(registry), guarded, audit, secscan, idle, uploads, WebUI()
-    )
-
-
-def make_directory(config: Any) -> Any:
-    """The LDAP directory when AUTHENTICATION_TYPE is LDAP, else None (database users)."""
-    if config.get("AUTHENTICATION_TYPE", "Database") != "LDAP":
-        return None
-    from registry_app.services.ldap import LdapDirectory
-
-    return LdapDirectory(config)
-
-
-def make_sessions(config: Any, engine: Any, auth: Any) -> Any:
-    """The web UI's sign-in sessions (services/sessions.py over db/sessions.py), with Quay's
-    SESSION_TIMEOUT (default 31d) and FRESH_LOGIN_TIMEOUT (default 10m)."""
-    from registry_app.db.sessions import SessionStore
-    from registry_app.services.identity import IdentityService
-    from registry_app.services.sessions import SessionService
-
-    return SessionService(
-        SessionStore(engine),
-        auth.identities.user_by_id,
-        config.secret_key,
-        lifetime_s=IdentityService.timespan_seconds(str(config.get("SESSION_TIMEOUT") or "31d")),
-        fresh_s=IdentityService.timespan_seconds(str(config.get("FRESH_LOGIN_TIMEOUT") or "10m")),
-    )
-
-
-def make_external_logins(config: Any, engine: Any, auth: Any) -> Any:
-    """Sign-in through the OpenID Connect providers of ``*_LOGIN_CONFIG`` (None without any)."""
-    from registry_app.db.external_logins import ExternalLoginStore
-    from registry_app.services.external_login import (
-        Accounts,
-        ExternalLoginService,
-        providers_from,
-        ssl_context,
-    )
-
-    providers = providers_from(config.values, ssl_context(config.config_dir))
-    if not providers:
-        return None
-    accounts = Accounts(
-        by_id=auth.identities.user_by_id,
-        taken=lambda name: auth.identities.get(name) is not None,
-        create=lambda name, email: auth.identity.create_user(name, None, email),
-    )
-    return ExternalLoginService(
-        providers=providers,
-        links=ExternalLoginStore(engine),
-        accounts=accounts,
-        secret_key=config.secret_key,
-        external_url=f"{config.get('PREFERRED_URL_SCHEME') or 'http'}://{config['SERVER_HOSTNAME']}",
-        user_creation=bool(config.get("FEATURE_USER_CREATION", True)),
+        core.registry, v2, blocking, health, guarded, core.audit, core.secscan, idle, workers, WebUI()
     )

@@ -1,6 +1,8 @@
-"""The audit log, with Quay's log kinds. Writes are batched: the hot paths (every pull is logged)
-append to a buffer that a background thread flushes every ``interval`` seconds, so logging costs
-no database write per request. A crash loses at most that interval of entries."""
+"""The audit log, with Quay's log kinds. Writes are batched: while ``buffered`` (set by the
+``audit-flush`` worker, ``workers/audit.py``, which flushes every 0.5 s) the hot paths (every pull
+is logged) append to a buffer, so logging costs no database write per request; a crash loses at
+most that interval of entries. Without the worker (command-line tools) every entry is written at
+once."""
 
 from __future__ import annotations
 
@@ -42,19 +44,11 @@ class LogRow:
 
 
 class AuditLog:
-    def __init__(self, engine: Engine, interval: float = 0.5) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.interval = interval
+        self.buffered = False  # True while a flushing worker runs
         self._buffer: list[tuple[Any, ...]] = []
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stopped = False
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="audit-flush", daemon=True)
-            self._thread.start()
 
     def record(
         self,
@@ -68,18 +62,20 @@ class AuditLog:
         now: bool = False,
     ) -> None:
         """Queue one entry. Cheap enough for every pull: a tuple appended under a lock; the
-        metadata is serialised by the flushing thread."""
+        metadata is serialised by the flushing worker."""
         entry = (kind, account_id, performer_id, repository_id, ip, metadata, int(time.time() * 1000))
         with self._lock:
             self._buffer.append(entry)
-        if now or self._thread is None:
+        if now or not self.buffered:
             self.flush()
 
-    def flush(self) -> None:
+    def flush(self) -> int:
+        """Write the buffered entries; returns how many were written (0 when the database
+        refused: they stay buffered for the next flush)."""
         with self._lock:
             batch, self._buffer = self._buffer, []
         if not batch:
-            return
+            return 0
         rows = [
             {
                 "kind": k,
@@ -99,17 +95,8 @@ class AuditLog:
             log.warning("audit log: could not write %d entries (%s); will retry", len(batch), str(exc).splitlines()[0])
             with self._lock:
                 self._buffer[:0] = batch
-
-    def _run(self) -> None:
-        while not self._stopped:
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            self.flush()
-
-    def stop(self) -> None:
-        self._stopped = True
-        self._wake.set()
-        self.flush()
+            return 0
+        return len(batch)
 
     def query(
         self,

@@ -1,37 +1,37 @@
-"""Security scanning through Clair v4, as Quay's ``secscan_v4_model`` does it.
+"""Security scanning through Clair v4, as Quay's ``secscan_v4_model`` does it: the domain side.
 
-- ``ClairClient`` speaks Clair's v4 HTTP API (indexer, matcher, notifier); with a PSK every request
-  carries an HS256 JWT (``iss: quay``) signed with the base64-decoded ``SECURITY_SCANNER_V4_PSK``.
 - ``security_information`` turns a Clair ``VulnerabilityReport`` into Quay's response shape
   (``data.Layer.Features[].Vulnerabilities[]``); pure, unit-tested.
-- ``SecurityScanner`` is the security worker: a background thread in every server process, of
-  which only the holder of a database lease works (one per deployment, whatever the number of
-  granian workers or hosts). Each round it pages through queued Clair notifications and indexes
-  new, failed (a bounded number of times) and outdated manifests.
+- ``SecurityScanner`` decides what is indexed and how (Quay's three candidate queries, bounded
+  retries, the index request with layer URLs and a short-lived pull token), pages through queued
+  Clair notifications into ``vulnerability_found`` events, answers the API's security status and
+  queues deleted manifests' digests for the Clair cleanup.
+- Clair's HTTP API and the PSK JWTs are ``clients/clair.py``; the background rounds are workers
+  (``workers/security.py``: indexing and notifications, one process at a time by a database
+  lease; ``workers/clair_cleanup.py``: the cleanup queue).
 
 Secrets (the PSK, Clair JWTs, registry pull tokens) are never logged.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
-import os
 import re
-import socket
-import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-import jwt
-
+from registry_app.clients.clair import (
+    ClairBadRequest,
+    ClairClient,
+    ClairError,
+    decode_psk,
+    sign_psk_jwt,
+    verify_psk_jwt,
+)
 from registry_app.db import secscan as db
 from registry_app.db.secscan import Candidate, QueuedNotification, SecscanStore
 from registry_app.db.store import ManifestRow, RepoRow
@@ -40,10 +40,7 @@ from registry_app.services.auth import ANONYMOUS, AuthService, Scope
 
 log = logging.getLogger("registry_app.secscan")
 
-LEASE_NAME = "security-worker"
 DOWNLOAD_TOKEN_LIFETIME_S = 300  # how long Clair may use a layer URL's pull token
-INDEX_REQUEST_TIMEOUT_S = 600  # Quay's INDEX_REQUEST_TIMEOUT: indexing big images takes a while
-REQUEST_TIMEOUT_S = 30
 TAG_LIMIT = 100  # Quay's TAG_LIMIT for event payloads
 NOTIFICATION_MAX_ATTEMPTS = 10
 BATCH = 100
@@ -95,17 +92,6 @@ def parse_layer_size(value: Any) -> int | None:
     return int(m.group(1)) * _UNITS[m.group(2).upper()]
 
 
-def decode_psk(psk: str) -> bytes:
-    """The PSK's key bytes; raises ValueError when it is not base64 or decodes to nothing."""
-    try:
-        key = base64.b64decode(psk.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("is not valid base64 (Clair's auth.psk.key takes the same base64 string)") from None
-    if not key:
-        raise ValueError("decodes to an empty key")
-    return key
-
-
 def secscan_config_problems(values: dict[str, Any]) -> list[str]:
     """Checks the schema cannot make: the endpoint is required with the feature, the PSK must be
     base64 (the schema checks the endpoint's and the layer size's forms)."""
@@ -119,130 +105,6 @@ def secscan_config_problems(values: dict[str, Any]) -> list[str]:
         except ValueError as exc:
             problems.append(f"SECURITY_SCANNER_V4_PSK: {exc}")  # the value itself is never shown
     return problems
-
-
-# -- the Clair v4 API --------------------------------------------------------------------------
-class ClairError(Exception):
-    """A request to Clair failed (Quay's APIRequestFailure). ``status`` is None when Clair could
-    not be reached at all."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-_BEARER = re.compile(r"Bearer\s+[A-Za-z0-9._~+/=-]+")
-
-
-class ClairBadRequest(ClairError):
-    """Clair answered 400: it cannot use what was sent (Quay's InvalidContentSent)."""
-
-
-def sign_psk_jwt(key: bytes, lifetime_s: int = 300) -> str:
-    """Quay's ``_sign_jwt``: ``{"iss": "quay", "exp": now + 5 min}``, HS256 with the PSK."""
-    return jwt.encode({"iss": "quay", "exp": int(time.time()) + lifetime_s}, key, algorithm="HS256")
-
-
-def verify_psk_jwt(authorization: str | None, key: bytes) -> bool:
-    """Check Clair's notifier callback: ``Authorization: Bearer <HS256 JWT signed with the PSK>``."""
-    if not authorization:
-        return False
-    kind, _, token = authorization.partition(" ")
-    if kind.lower() != "bearer" or not token.strip():
-        return False
-    try:
-        jwt.decode(token.strip(), key, algorithms=["HS256"], options={"verify_aud": False}, leeway=30)
-    except jwt.PyJWTError:
-        return False
-    return True
-
-
-@dataclass(frozen=True)
-class ClairResponse:
-    status: int
-    headers: dict[str, str]
-    body: Any
-
-
-class ClairClient:
-    """Clair v4's HTTP API, the calls Quay's ``ClairSecurityScannerAPI`` makes."""
-
-    def __init__(self, endpoint: str, psk: str | None = None) -> None:
-        self.endpoint = endpoint.rstrip("/")
-        self._key = decode_psk(psk) if psk else None
-
-    def _perform(self, method: str, path: str, body: Any = None, timeout: float = REQUEST_TIMEOUT_S) -> ClairResponse:
-        url = self.endpoint + path
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(url, data=data, method=method)  # noqa: S310 (http(s) checked in config)
-        req.add_header("Accept", "application/json")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        if self._key is not None:
-            req.add_header("Authorization", f"Bearer {sign_psk_jwt(self._key)}")
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
-                status, headers, raw = resp.status, dict(resp.headers.items()), resp.read()
-        except urllib.error.HTTPError as exc:
-            status, headers, raw = exc.code, dict(exc.headers.items()), exc.read()
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise ClairError(
-                f"Connection error when trying to connect to security scanner endpoint: {reason}"
-            ) from None
-        if status == 400:
-            detail = _BEARER.sub("Bearer <redacted>", raw[:500].decode(errors="replace"))
-            raise ClairBadRequest(f"Security scanner endpoint responded with 400 HTTP status code: {detail}", status)
-        if status // 100 != 2:
-            raise ClairError(f"Security scanner endpoint responded with non-200 HTTP status code: {status}", status)
-        try:
-            parsed = json.loads(raw) if raw.strip() else None
-        except ValueError:
-            raise ClairError("Received incompatible response from security scanner", status) from None
-        return ClairResponse(status, {k.lower(): v for k, v in headers.items()}, parsed)
-
-    def _or_none(self, method: str, path: str) -> Any:
-        """The response body, or None when Clair answers 404 (an unknown digest or notification)."""
-        try:
-            return self._perform(method, path).body
-        except ClairError as exc:
-            if exc.status == 404:
-                return None
-            raise
-
-    def _get_or_none(self, path: str) -> Any:
-        return self._or_none("GET", path)
-
-    def index_state(self) -> str:
-        body = self._perform("GET", "/indexer/api/v1/index_state").body
-        if not isinstance(body, dict) or not isinstance(body.get("state"), str):
-            raise ClairError("Received incompatible response from security scanner")
-        return str(body["state"])
-
-    def index(self, request: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-        """POST the manifest; returns (IndexReport, indexer state from the ETag)."""
-        resp = self._perform("POST", "/indexer/api/v1/index_report", request, timeout=INDEX_REQUEST_TIMEOUT_S)
-        if not isinstance(resp.body, dict) or "state" not in resp.body:
-            raise ClairError("Received incompatible response from security scanner", resp.status)
-        etag = resp.headers.get("etag")
-        return resp.body, etag.strip().removeprefix("W/").strip('"') if etag else None
-
-    def vulnerability_report(self, digest: str) -> dict[str, Any] | None:
-        return self._get_or_none(f"/matcher/api/v1/vulnerability_report/{digest}")
-
-    def index_report(self, digest: str) -> dict[str, Any] | None:
-        return self._get_or_none(f"/indexer/api/v1/index_report/{digest}")
-
-    def delete_index_report(self, digest: str) -> None:
-        self._or_none("DELETE", f"/indexer/api/v1/index_report/{digest}")
-
-    def notification_page(self, notification_id: str, next_page: str | None = None) -> dict[str, Any] | None:
-        query = "?" + urllib.parse.urlencode({"next": next_page}) if next_page else ""
-        return self._get_or_none(f"/notifier/api/v1/notification/{urllib.parse.quote(notification_id)}{query}")
-
-    def delete_notification(self, notification_id: str) -> None:
-        self._or_none("DELETE", f"/notifier/api/v1/notification/{urllib.parse.quote(notification_id)}")
 
 
 # -- Quay's response shape ---------------------------------------------------------------------
@@ -400,34 +262,70 @@ class ScannerUnavailable(Exception):
     """Clair could not be asked (Quay answers DownstreamIssue, HTTP 520)."""
 
 
-# -- the security worker -----------------------------------------------------------------------
+def _always() -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class ScannerSettings:
+    """What scanning needs from config.yaml, decided once (Quay's keys and defaults)."""
+
+    endpoint: str  # SECURITY_SCANNER_V4_ENDPOINT: Clair's API base URL
+    hostname: str  # SERVER_HOSTNAME: Clair fetches layers from PREFERRED_URL_SCHEME://SERVER_HOSTNAME/v2/...
+    scheme: str = "http"
+    psk: str | None = field(default=None, repr=False)  # SECURITY_SCANNER_V4_PSK (base64)
+    interval_s: float = 30.0  # SECURITY_SCANNER_INDEXING_INTERVAL
+    reindex_threshold_s: int = 86400  # SECURITY_SCANNER_V4_REINDEX_THRESHOLD
+    batch_size: int = 0  # SECURITY_SCANNER_V4_BATCH_SIZE (0: every candidate each round)
+    max_layer_size: int | None = None  # SECURITY_SCANNER_V4_INDEX_MAX_LAYER_SIZE in bytes
+    max_retries: int = 3  # REGISTRY_APP_SECSCAN_MAX_RETRIES
+    cleanup: bool = True  # SECURITY_SCANNER_V4_MANIFEST_CLEANUP
+    notifications: bool = False  # FEATURE_SECURITY_NOTIFICATIONS (or SECURITY_SCANNER_NOTIFICATIONS)
+    notify_on_new_index: bool = False  # FEATURE_SECURITY_SCANNER_NOTIFY_ON_NEW_INDEX
+    min_severity_on_new_index: str = "High"  # NOTIFICATION_MIN_SEVERITY_ON_NEW_INDEX
+
+    @classmethod
+    def from_config(cls, config: Any) -> ScannerSettings:
+        return cls(
+            endpoint=str(config["SECURITY_SCANNER_V4_ENDPOINT"]),
+            hostname=str(config["SERVER_HOSTNAME"]),
+            scheme=str(config.get("PREFERRED_URL_SCHEME", "http")),
+            psk=config.get("SECURITY_SCANNER_V4_PSK") or None,
+            interval_s=float(config.get("SECURITY_SCANNER_INDEXING_INTERVAL") or 30),
+            reindex_threshold_s=int(config.get("SECURITY_SCANNER_V4_REINDEX_THRESHOLD", 86400)),
+            batch_size=int(config.get("SECURITY_SCANNER_V4_BATCH_SIZE") or 0),
+            max_layer_size=parse_layer_size(config.get("SECURITY_SCANNER_V4_INDEX_MAX_LAYER_SIZE")),
+            max_retries=int(config.get("REGISTRY_APP_SECSCAN_MAX_RETRIES", 3)),
+            cleanup=bool(config.get("SECURITY_SCANNER_V4_MANIFEST_CLEANUP", True)),
+            notifications=bool(
+                config.get("FEATURE_SECURITY_NOTIFICATIONS") or config.get("SECURITY_SCANNER_NOTIFICATIONS")
+            ),
+            notify_on_new_index=bool(config.get("FEATURE_SECURITY_SCANNER_NOTIFY_ON_NEW_INDEX")),
+            min_severity_on_new_index=str(config.get("NOTIFICATION_MIN_SEVERITY_ON_NEW_INDEX") or "High"),
+        )
+
+
 class SecurityScanner:
-    def __init__(self, store: SecscanStore, auth: AuthService, config: Any, client: ClairClient | None = None) -> None:
+    """The scanning service. Its rounds (``index_round``, ``process_notifications``) run in the
+    security worker, which passes ``proceed``: checked between manifests and notifications, it
+    says stop when the worker is stopping or lost its lease."""
+
+    def __init__(
+        self, store: SecscanStore, auth: AuthService, settings: ScannerSettings | Any, client: ClairClient | None = None
+    ) -> None:
+        if not isinstance(settings, ScannerSettings):  # a Config, as before typed settings
+            settings = ScannerSettings.from_config(settings)
+        self.settings = settings
         self.store = store
         self.auth = auth
-        self.client = client or ClairClient(
-            str(config["SECURITY_SCANNER_V4_ENDPOINT"]), config.get("SECURITY_SCANNER_V4_PSK")
-        )
-        psk = config.get("SECURITY_SCANNER_V4_PSK")
-        self.webhook_key = decode_psk(psk) if psk else None
-        self.interval = float(config.get("SECURITY_SCANNER_INDEXING_INTERVAL") or 30)
-        self.reindex_threshold_ms = int(config.get("SECURITY_SCANNER_V4_REINDEX_THRESHOLD", 86400)) * 1000
-        self.batch_size = int(config.get("SECURITY_SCANNER_V4_BATCH_SIZE") or 0)
-        self.max_layer_size = parse_layer_size(config.get("SECURITY_SCANNER_V4_INDEX_MAX_LAYER_SIZE"))
-        self.max_retries = int(config.get("REGISTRY_APP_SECSCAN_MAX_RETRIES", 3))
-        self.cleanup = bool(config.get("SECURITY_SCANNER_V4_MANIFEST_CLEANUP", True))
-        self.notifications = bool(
-            config.get("FEATURE_SECURITY_NOTIFICATIONS") or config.get("SECURITY_SCANNER_NOTIFICATIONS")
-        )
-        self.notify_on_new_index = bool(config.get("FEATURE_SECURITY_SCANNER_NOTIFY_ON_NEW_INDEX"))
-        self.min_severity_on_new_index = str(config.get("NOTIFICATION_MIN_SEVERITY_ON_NEW_INDEX") or "High")
-        self.scheme = str(config.get("PREFERRED_URL_SCHEME", "http"))
-        self.hostname = str(config["SERVER_HOSTNAME"])
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.lease_ttl_ms = int(max(60.0, 3 * self.interval) * 1000)
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.client = client or ClairClient(settings.endpoint, settings.psk)
+        self.webhook_key = decode_psk(settings.psk) if settings.psk else None
+        self.notifications = settings.notifications  # whether /secscan/notification is served
+        self.scheme = settings.scheme
+        self.hostname = settings.hostname
+        # Set by the wiring to the in-process workers' wake(), so queued work starts at once there.
+        self.on_notification_queued: Callable[[], None] | None = None
+        self.on_cleanup_queued: Callable[[], None] | None = None
 
     # -- what the API shows --------------------------------------------------------------------
     def security_status(self, manifest: ManifestRow) -> dict[str, Any]:
@@ -446,63 +344,28 @@ class SecurityScanner:
             return {"status": "queued", "data": None}
         return {"status": "scanned", "data": security_information(report)}
 
-    # -- the worker thread ---------------------------------------------------------------------
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="security-worker", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        try:
-            self.store.release_lease(LEASE_NAME, self.holder)
-        except Exception as exc:
-            log.warning("security worker: cannot release its lease: %s", _short(exc))
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if self.store.acquire_lease(LEASE_NAME, self.holder, self.lease_ttl_ms):
-                    self.run_once()
-            except Exception as exc:  # never let the thread die: log and try again next round
-                log.error("security worker: round failed: %s", _short(exc))
-            self._wake.wait(self.interval)
-            self._wake.clear()
-
-    def _renew(self) -> bool:
-        return self.store.acquire_lease(LEASE_NAME, self.holder, self.lease_ttl_ms)
-
-    def run_once(self) -> None:
-        if self.notifications:
-            self.process_notifications()
-        self.index_round()
-
     # -- indexing ------------------------------------------------------------------------------
-    def index_round(self) -> int:
-        """Index every candidate manifest once; returns how many were sent to Clair."""
+    def index_round(self, proceed: Callable[[], bool] = _always) -> int:
+        """Index every candidate manifest once (one batch with SECURITY_SCANNER_V4_BATCH_SIZE);
+        returns how many were sent to Clair. Stops early when ``proceed()`` is False."""
         try:
             state = self.client.index_state()
         except ClairError as exc:
             log.warning("security worker: Clair's index_state unavailable: %s", exc.message)
             return 0
         now = int(time.time() * 1000)
-        limit = self.batch_size or BATCH
+        settings = self.settings
+        limit = settings.batch_size or BATCH
+        reindex_before = now - settings.reindex_threshold_s * 1000
         after = 0
         sent = 0
-        while not self._stop.is_set():
-            batch = self.store.candidates(state, now - self.reindex_threshold_ms, self.max_retries, limit, after)
+        while proceed():
+            batch = self.store.candidates(state, reindex_before, settings.max_retries, limit, after)
             if not batch:
                 break
             for cand in batch:
                 after = cand.manifest_id
-                if self._stop.is_set() or not self._renew():
+                if not proceed():
                     return sent
                 if self._backing_off(cand, now):
                     continue
@@ -514,7 +377,7 @@ class SecurityScanner:
                         log.warning("security worker: %s", exc.message)
                         return sent
                     raise
-            if self.batch_size:
+            if settings.batch_size:
                 break
         return sent
 
@@ -522,9 +385,9 @@ class SecurityScanner:
         st = cand.status
         if st is None or st.index_status != db.FAILED or st.retries == 0:
             return False
-        if st.retries >= self.max_retries:
+        if st.retries >= self.settings.max_retries:
             return False  # chosen because Clair's state changed: try again
-        return now < st.last_indexed_ms + int(self.interval * 1000) * (2 ** (st.retries - 1))
+        return now < st.last_indexed_ms + int(self.settings.interval_s * 1000) * (2 ** (st.retries - 1))
 
     def index_request(self, cand: Candidate) -> dict[str, Any] | int:
         """Clair's index request for the manifest, or the IndexStatus it gets without indexing."""
@@ -539,7 +402,8 @@ class SecurityScanner:
             return db.MANIFEST_UNSUPPORTED  # artifacts without layers, Quay: "manifest has no layers"
         if cand.media_type == mf.OCI_MANIFEST and any(x.get("mediaType") not in CONTAINER_LAYER_TYPES for x in layers):
             return db.MANIFEST_UNSUPPORTED  # an artifact (Helm chart, signature, ...), not an image
-        if self.max_layer_size and any(int(x.get("size") or 0) > self.max_layer_size for x in layers):
+        max_size = self.settings.max_layer_size
+        if max_size and any(int(x.get("size") or 0) > max_size for x in layers):
             return db.MANIFEST_LAYER_TOO_LARGE
         repo = f"{cand.namespace}/{cand.repository}"
         token, _ = self.auth.issue_token(
@@ -566,7 +430,7 @@ class SecurityScanner:
             log.info("security worker: %s not indexed (%s)", where, STATUS_NAMES[request])
             return False
         retries = cand.status.retries if cand.status and cand.status.index_status == db.FAILED else 0
-        if cand.status and cand.status.index_status == db.FAILED and retries >= self.max_retries:
+        if cand.status and cand.status.index_status == db.FAILED and retries >= self.settings.max_retries:
             retries = 0  # Clair's state changed since the last attempts: a fresh set of retries
         try:
             report, indexer_hash = self.client.index(request)
@@ -584,7 +448,7 @@ class SecurityScanner:
             first = cand.status is None
             self.store.set_status(cand.manifest_id, cand.repository_id, db.COMPLETED, indexer_hash or state)
             log.info("security worker: indexed %s", where)
-            if first and self.notify_on_new_index:
+            if first and self.settings.notify_on_new_index:
                 self._notify_new_index(cand)
         elif report.get("state") == "IndexError":
             err = report.get("err") or "IndexError"
@@ -601,7 +465,7 @@ class SecurityScanner:
             report = self.client.vulnerability_report(cand.digest)
         except ClairError:
             return
-        lowest = PRIORITY_SCORES.get(self.min_severity_on_new_index, PRIORITY_SCORES["High"])
+        lowest = PRIORITY_SCORES.get(self.settings.min_severity_on_new_index, PRIORITY_SCORES["High"])
         tags = self.store.tag_names(cand.manifest_id, TAG_LIMIT) or [cand.digest]
         repo = RepoRow(cand.repository_id, 0, cand.namespace, cand.repository, "")
         events = []
@@ -635,12 +499,13 @@ class SecurityScanner:
 
     def queue_notification(self, notification_id: str) -> None:
         self.store.queue_notification(notification_id)
-        self.wake()
+        if self.on_notification_queued is not None:
+            self.on_notification_queued()
 
-    def process_notifications(self) -> int:
+    def process_notifications(self, proceed: Callable[[], bool] = _always) -> int:
         handled = 0
         for queued in self.store.due_notifications():
-            if self._stop.is_set():
+            if not proceed():
                 break
             if self.handle_notification(queued):
                 handled += 1
@@ -660,7 +525,7 @@ class SecurityScanner:
                     log.error("security worker: giving up on Clair notification %s: %s", nid, exc.message)
                     self.store.delete_notification(nid)
                 else:
-                    delay = int(self.interval * 1000) * (2 ** min(attempts, 6))
+                    delay = int(self.settings.interval_s * 1000) * (2 ** min(attempts, 6))
                     self.store.update_notification(nid, page_index, attempts, delay)
                     log.warning("security worker: Clair notification %s: %s; retrying", nid, exc.message)
                 return False
@@ -699,20 +564,28 @@ class SecurityScanner:
 
     # -- manifest deletion ---------------------------------------------------------------------
     def manifests_deleted(self, digests: list[str]) -> None:
-        """SECURITY_SCANNER_V4_MANIFEST_CLEANUP: delete the index reports of digests no repository
-        holds any more. Runs in a background thread: a delete never waits for Clair."""
-        if not self.cleanup or not digests:
+        """SECURITY_SCANNER_V4_MANIFEST_CLEANUP: queue the deleted manifests' digests; the
+        clair-cleanup worker deletes Clair's index report of each digest no repository holds any
+        more. A delete never waits for Clair, and a failure here never fails the delete."""
+        if not self.settings.cleanup or not digests:
             return
-        threading.Thread(target=self._cleanup, args=(list(digests),), name="secscan-cleanup", daemon=True).start()
+        try:
+            self.store.queue_cleanup(list(digests))
+        except Exception as exc:
+            log.warning("security scanner: cannot queue %d digests for Clair's cleanup: %s", len(digests), _short(exc))
+            return
+        if self.on_cleanup_queued is not None:
+            self.on_cleanup_queued()
 
-    def _cleanup(self, digests: list[str]) -> None:
-        for digest in digests:
-            try:
-                if not self.store.digest_in_use(digest):
-                    self.client.delete_index_report(digest)
-                    log.info("security worker: deleted Clair's index report of %s", digest)
-            except Exception as exc:
-                log.warning("security worker: cannot delete Clair's index report of %s: %s", digest, _short(exc))
+    def clean_up(self, digest: str) -> bool:
+        """Delete Clair's index report of ``digest`` unless a repository still holds a manifest
+        with it (Clair's reports are shared by digest). True when it was deleted; raises
+        ClairError when Clair failed."""
+        if self.store.digest_in_use(digest):
+            return False
+        self.client.delete_index_report(digest)
+        log.info("security worker: deleted Clair's index report of %s", digest)
+        return True
 
 
 def _short(exc: BaseException) -> str:
@@ -726,6 +599,7 @@ __all__ = [
     "ClairBadRequest",
     "ClairClient",
     "ClairError",
+    "ScannerSettings",
     "ScannerUnavailable",
     "SecurityScanner",
     "decode_psk",

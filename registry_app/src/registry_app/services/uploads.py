@@ -11,30 +11,28 @@ other. ``collect_abandoned_uploads`` removes:
   a live upload has one without the other (being started, completed or cancelled).
 
 The age counts from the last activity, not from creation: every PATCH records its end, and while
-bytes stream in (or a completion hashes a large upload) ``UploadActivity`` touches the rows this
-process works on every quarter of the age (at most every minute). The collector deletes a row only
-if it is still idle at that moment (compare-and-delete), and a request that finds its upload gone
-gets BLOB_UPLOAD_UNKNOWN: an upload in use is never deleted under it.
+bytes stream in (or a completion hashes a large upload) ``UploadActivity`` knows the rows this
+process works on, and the ``upload-activity`` worker (``workers/uploads.py``, in every process)
+touches them every quarter of the age (at most every minute). The collector deletes a row only if
+it is still idle at that moment (compare-and-delete), and a request that finds its upload gone gets
+BLOB_UPLOAD_UNKNOWN: an upload in use is never deleted under it.
 
-``UploadCollector`` runs the collection every REGISTRY_APP_UPLOAD_CLEANUP_INTERVAL (default 1h) in
-a thread of every server process; only the holder of the database lease ``upload-collector`` works,
-as the security worker does. ``registry-app uploads cleanup`` runs it once from the command line.
-Between collections, REGISTRY_APP_MAX_OPEN_UPLOADS bounds the uploads one account may have open.
+The ``uploads`` worker (``workers/uploads.py``: a singleton under the database lease
+``upload-collector``) runs the collection every REGISTRY_APP_UPLOAD_CLEANUP_INTERVAL (default 1h),
+in ``serve`` or in ``registry-app worker uploads``; ``registry-app uploads cleanup`` runs it once
+from the command line. This module only says what to collect and how. Between collections,
+REGISTRY_APP_MAX_OPEN_UPLOADS bounds the uploads one account may have open.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
-import time
-import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from registry_app.db.leases import LeaseStore
 from registry_app.db.store import Store, now_ms
 from registry_app.storage.base import BlobStorage, StorageError
 
@@ -44,7 +42,6 @@ DEFAULT_MAX_AGE = "24h"
 DEFAULT_INTERVAL = "1h"
 DEFAULT_MAX_OPEN = 100
 ORPHAN_GRACE_S = 15 * 60
-LEASE_NAME = "upload-collector"
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -135,11 +132,16 @@ def collect_abandoned_uploads(
     *,
     dry_run: bool = False,
     orphan_grace: float | None = None,
+    keep_going: Callable[[], bool] | None = None,
 ) -> CollectionReport:
     """Remove uploads idle for more than ``older_than`` seconds, and orphans (an object without a
     row, a row without an object) idle for more than ``orphan_grace`` seconds (default: the
     smaller of ``older_than`` and 15 minutes). With ``dry_run`` nothing is removed; the report
-    says what would be. Safe to run while the registry serves (see the module docstring)."""
+    says what would be. Safe to run while the registry serves (see the module docstring).
+
+    ``keep_going`` (the worker's: False once it is stopping or lost its lease) is asked before
+    each removal; when it says no, the collection ends there and the report holds what was
+    removed so far (the rest is found again next time)."""
     grace = min(older_than, ORPHAN_GRACE_S) if orphan_grace is None else orphan_grace
     now = now_ms()
     idle_before = now - int(older_than * 1000)
@@ -152,6 +154,9 @@ def collect_abandoned_uploads(
     def idle_s(ms: int) -> float:
         return max(0.0, (now - ms) / 1000)
 
+    def go_on() -> bool:
+        return keep_going is None or keep_going()
+
     for upload_id, active_ms in sorted(rows.items()):
         obj = objects.get(upload_id)
         if active_ms < idle_before:
@@ -161,6 +166,8 @@ def collect_abandoned_uploads(
         else:
             continue
         cutoff = idle_before if reason == IDLE else orphan_before
+        if not go_on():
+            return report
         if not dry_run:
             if not store.delete_upload_if_idle(upload_id, cutoff):
                 continue  # a request touched it meanwhile: in use
@@ -170,6 +177,8 @@ def collect_abandoned_uploads(
         modified_ms = int(obj.modified * 1000)
         if upload_id in rows or modified_ms >= orphan_before:
             continue
+        if not go_on():
+            return report
         if not dry_run:
             _delete_object(storage, upload_id)
         report.collected.append(Collected(upload_id, FILE_WITHOUT_ROW, obj.size, idle_s(modified_ms)))
@@ -186,23 +195,18 @@ def _delete_object(storage: BlobStorage, upload_id: str) -> None:
 # -- uploads in use ----------------------------------------------------------------------------
 class UploadActivity:
     """The uploads that requests of this process are working on (a PATCH receiving bytes, a PUT
-    hashing and committing), touched every ``interval_s`` by one daemon thread so that the
-    collector sees them active however long the request takes."""
+    hashing and committing). The ``upload-activity`` worker calls ``touch()`` every
+    ``interval_s`` so that the collector sees them active however long the request takes."""
 
     def __init__(self, store: Store, interval_s: float) -> None:
         self.store = store
         self.interval_s = interval_s
         self._held: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
 
     def hold(self, upload_id: str) -> None:
         with self._lock:
             self._held[upload_id] += 1
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="upload-activity", daemon=True)
-                self._thread.start()
 
     def release(self, upload_id: str) -> None:
         with self._lock:
@@ -214,67 +218,11 @@ class UploadActivity:
         with self._lock:
             return list(self._held)
 
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            ids = self.held()
-            if not ids:
-                continue
-            try:
-                self.store.touch_uploads(ids)
-            except Exception as exc:  # the database is away: the next round tries again
-                log.warning("upload activity: cannot mark %d uploads active: %s", len(ids), exc)
-
-
-# -- the background job ------------------------------------------------------------------------
-class UploadCollector:
-    """``collect_abandoned_uploads`` every ``interval_s`` in a thread; started and stopped by the
-    ASGI lifespan. Every server process runs one; only the holder of the lease collects."""
-
-    def __init__(self, store: Store, storage: BlobStorage, settings: UploadSettings) -> None:
-        self.store = store
-        self.storage = storage
-        self.settings = settings
-        self.leases = LeaseStore(store.engine)
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.lease_ttl_ms = int(max(60.0, 3 * settings.interval_s) * 1000)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None and self.settings.interval_s > 0:
-            self._thread = threading.Thread(target=self._run, name="upload-collector", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        try:
-            self.leases.release(LEASE_NAME, self.holder)
-        except Exception as exc:
-            log.warning("upload collector: cannot release its lease: %s", exc)
-
-    def run_once(self) -> CollectionReport | None:
-        """One round if this process holds the lease (None otherwise)."""
-        if not self.leases.acquire(LEASE_NAME, self.holder, self.lease_ttl_ms):
-            return None
-        report = collect_abandoned_uploads(self.store, self.storage, self.settings.max_age_s)
-        if report.collected:
-            log.warning("upload collector: %s", report.summary())
-        return report
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                self.run_once()
-            except Exception as exc:  # never let the thread die: log and try again next round
-                log.error("upload collector: round failed: %s", exc)
-            self._stop.wait(max(0.0, self.settings.interval_s - (time.monotonic() - started)))
+    def touch(self) -> int:
+        """Mark every held upload active now; how many rows were touched. A database error
+        propagates (the worker logs it and tries again next round)."""
+        ids = self.held()
+        return self.store.touch_uploads(ids) if ids else 0
 
 
 __all__ = [
@@ -284,7 +232,6 @@ __all__ = [
     "Collected",
     "CollectionReport",
     "UploadActivity",
-    "UploadCollector",
     "UploadSettings",
     "collect_abandoned_uploads",
     "parse_duration",

@@ -109,15 +109,18 @@ class _Parser:
                 self.end_of_line()
                 current = self.open_table(root, keys, array)
             else:
-                keys = self.key_path()
-                self.skip_ws()
-                if self.peek() != "=":
-                    self.error("expected '='")
-                self.i += 1
-                self.skip_ws()
-                value = self.value()
+                self.key_value(current, "")
                 self.end_of_line()
-                self.assign(current, keys, value)
+
+    def key_value(self, table, where):
+        # `dotted.key = value` at the top level of a table or inside an inline table.
+        keys = self.key_path()
+        self.skip_ws()
+        if self.peek() != "=":
+            self.error("expected '='" + where)
+        self.i += 1
+        self.skip_ws()
+        self.assign(table, keys, self.value())
 
     def open_table(self, root, keys, array):
         node = root
@@ -252,13 +255,7 @@ class _Parser:
             return table
         while True:
             self.skip_ws()
-            keys = self.key_path()
-            self.skip_ws()
-            if self.peek() != "=":
-                self.error("expected '=' in inline table")
-            self.i += 1
-            self.skip_ws()
-            self.assign(table, keys, self.value())
+            self.key_value(table, " in inline table")
             self.skip_ws()
             if self.peek() == ",":
                 self.i += 1

@@ -28,13 +28,10 @@ author:
   - quay.registry contributors (@quay-registry)
 requirements:
   - PyYAML on the managed host
+extends_documentation_fragment:
+  - quay.registry.attributes
 attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
     details: Secrets (keys, passwords, the password in O(db_uri)) are replaced by C(********).
 options:
   path:

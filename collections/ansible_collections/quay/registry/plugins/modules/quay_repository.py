@@ -21,14 +21,8 @@ description:
 author:
   - quay.registry contributors (@quay-registry)
 extends_documentation_fragment:
+  - quay.registry.attributes
   - quay.registry.quay_api
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
 options:
   name:
     description:

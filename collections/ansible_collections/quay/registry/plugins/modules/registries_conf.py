@@ -25,13 +25,8 @@ description:
   - An entry is identified by its C(prefix), which defaults to its C(location).
 author:
   - quay.registry contributors (@quay-registry)
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+extends_documentation_fragment:
+  - quay.registry.attributes
 options:
   path:
     description: The registries.conf file. Created (with its directory) when missing.
