@@ -68,7 +68,6 @@ QUAY_KEYS_NOT_IMPLEMENTED = frozenset(
         "FEATURE_USER_METADATA",
         "FEATURE_USER_RENAME",
         "FEATURE_USERNAME_CONFIRMATION",
-        "FRESH_LOGIN_TIMEOUT",
         "GITHUB_LOGIN_CONFIG",
         "GITHUB_TRIGGER_CONFIG",
         "GITLAB_TRIGGER_CONFIG",
@@ -91,7 +90,6 @@ QUAY_KEYS_NOT_IMPLEMENTED = frozenset(
         "SEARCH_RESULTS_PER_PAGE",
         "SECURITY_SCANNER_ISSUER_NAME",
         "SECURITY_SCANNER_V4_NAMESPACE_WHITELIST",
-        "SESSION_COOKIE_SECURE",
         "TEAM_RESYNC_STALE_TIME",
         "USERFILES_LOCATION",
         "USERFILES_PATH",
@@ -181,7 +179,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
     path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     if error.validator == "required":
         missing = re.findall(r"'([^']+)' is a required property", error.message)
-        return f"{missing[0] if missing else path}: required key is missing"
+        name = missing[0] if missing else path
+        return f"{path}.{name}: required key is missing" if error.absolute_path else f"{name}: required key is missing"
     if error.validator == "enum":
         allowed = ", ".join(repr(v) for v in error.validator_value)
         return f"{path}: {error.instance!r} is not one of {allowed}"
@@ -218,12 +217,17 @@ def validate_values(values: Any, source: str = "config.yaml") -> list[str]:
         from registry_app.services.secscan import secscan_config_problems
 
         problems.extend(secscan_config_problems(values))
+    if any(k.endswith("_LOGIN_CONFIG") for k in values):
+        from registry_app.services.external_login import oidc_config_problems
+
+        problems.extend(oidc_config_problems(values))
     if problems:
         raise ConfigError(source, problems)
     warnings = list(storage_warnings)
     known = set(SCHEMA["properties"])
+    patterns = [re.compile(p) for p in SCHEMA.get("patternProperties", {})]
     for key in sorted(values):
-        if key in known:
+        if key in known or any(p.search(key) for p in patterns):
             continue
         if key in QUAY_KEYS_NOT_IMPLEMENTED:
             warnings.append(f"{key}: Quay key accepted but has no effect in registry_app")

@@ -189,11 +189,59 @@ def build_workers(core: Core, names: Sequence[str] | None = None) -> WorkerGroup
     return WorkerGroup(entry.build(core) for entry in select_workers(core.config, names))
 
 
+
+def build_sessions(core: Core) -> Any:
+    """The web UI's sign-in sessions (services/sessions.py over db/sessions.py), with Quay's
+    SESSION_TIMEOUT (default 31d) and FRESH_LOGIN_TIMEOUT (default 10m)."""
+    from registry_app.db.sessions import SessionStore
+    from registry_app.services.identity import IdentityService
+    from registry_app.services.sessions import SessionService
+
+    config = core.config
+    return SessionService(
+        SessionStore(core.engine),
+        core.auth.identities.user_by_id,
+        config.secret_key,
+        lifetime_s=IdentityService.timespan_seconds(str(config.get("SESSION_TIMEOUT") or "31d")),
+        fresh_s=IdentityService.timespan_seconds(str(config.get("FRESH_LOGIN_TIMEOUT") or "10m")),
+    )
+
+
+def build_external_logins(core: Core) -> Any:
+    """Sign-in through the OpenID Connect providers of ``*_LOGIN_CONFIG`` (None without any)."""
+    from registry_app.db.external_logins import ExternalLoginStore
+    from registry_app.services.external_login import (
+        Accounts,
+        ExternalLoginService,
+        providers_from,
+        ssl_context,
+    )
+
+    config, auth = core.config, core.auth
+    providers = providers_from(config.values, ssl_context(config.config_dir))
+    if not providers:
+        return None
+    accounts = Accounts(
+        by_id=auth.identities.user_by_id,
+        taken=lambda name: auth.identities.get(name) is not None,
+        create=lambda name, email: auth.identity.create_user(name, None, email),
+    )
+    return ExternalLoginService(
+        providers=providers,
+        links=ExternalLoginStore(core.engine),
+        accounts=accounts,
+        secret_key=config.secret_key,
+        external_url=f"{config.get('PREFERRED_URL_SCHEME') or 'http'}://{config['SERVER_HOSTNAME']}",
+        user_creation=bool(config.get("FEATURE_USER_CREATION", True)),
+    )
+
 __all__ = [
     "WORKERS",
     "Core",
     "WorkerEntry",
     "build_core",
+    "build_external_logins",
+    "build_sessions",
     "build_workers",
     "make_directory",
     "select_workers",

@@ -379,11 +379,10 @@ class ContainersClients:
                 subprocess.run(["umount", mountpoint], check=False, capture_output=True)
         shutil.rmtree(self.runroot, ignore_errors=True)
 
-    def podman(
-        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 180
-    ) -> subprocess.CompletedProcess[str]:
-        podman = require("podman")
-        opts = [
+    @property
+    def podman_options(self) -> list[str]:
+        """podman's global options for this client (private storage, no systemd, runc)."""
+        return [
             *self.storage_opts,
             "--tmpdir",
             str(self._dir("libpod-tmp")),
@@ -394,7 +393,12 @@ class ContainersClients:
             "--runtime",
             "runc",
         ]
-        return run([podman, *opts, *args], env=self.env, input=input, check=check, timeout=timeout)
+
+    def podman(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 180
+    ) -> subprocess.CompletedProcess[str]:
+        podman = require("podman")
+        return run([podman, *self.podman_options, *args], env=self.env, input=input, check=check, timeout=timeout)
 
     def buildah(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 180

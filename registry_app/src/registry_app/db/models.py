@@ -181,6 +181,34 @@ class FailedLogin(Base):
     last_ms: Mapped[int] = mapped_column(BigInteger)
 
 
+class WebSession(Base):
+    """A browser session of the web UI (registry_app; Quay keeps its sessions in a signed cookie).
+    ``id`` is the SHA-256 of the random session id the cookie carries, so the table alone cannot be
+    replayed. ``stamp`` fingerprints the account's password hash at sign-in: a changed password ends
+    the session without any hook. ``login_ms`` is the last password check (Quay's "fresh login")."""
+
+    __tablename__ = "web_session"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    stamp: Mapped[str] = mapped_column(String(64))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    login_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class ExternalLogin(Base):
+    """An account's identity at an OpenID Connect provider (``{NAME}_LOGIN_CONFIG``): the provider's
+    ``sub`` for that service id, linked to the account created or found at first sign-in."""
+
+    __tablename__ = "external_login"
+    __table_args__ = (UniqueConstraint("service_id", "subject", name="uq_external_login_service_subject"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_id: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class Repository(Base):
     __tablename__ = "repository"
     __table_args__ = (

@@ -21,12 +21,15 @@ from registry_app.http.base import (
     send_response,
 )
 from registry_app.http.limits import BodyReceive
+from registry_app.http.ui import WebUI
 from registry_app.http.v2 import API_VERSION, V2
 from registry_app.services import client_json
 from registry_app.services.errors import NotFound, RegistryError
 from registry_app.services.registry import RegistryService
 
 log = logging.getLogger("registry_app")
+API_WEB_PATHS = frozenset({"/csrf_token", "/config"})  # Quay's, outside /api/v1; served by the API app
+API_WEB_PREFIXES = ("/api/", "/oauth2/")  # /oauth2/{service}/callback: OpenID Connect sign-in
 
 
 class HealthChecks:
@@ -68,6 +71,7 @@ class RegistryApp:
         secscan: Any = None,
         body_idle_timeout: float = 0,
         workers: BackgroundWorkers | None = None,
+        ui: WebUI | None = None,
     ) -> None:
         self.registry = registry
         self.v2 = v2
@@ -78,6 +82,7 @@ class RegistryApp:
         self.secscan = secscan
         self.body_idle_timeout = body_idle_timeout
         self.workers = workers
+        self.ui = ui
         self.out = sys.stderr
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -101,7 +106,7 @@ class RegistryApp:
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
         receive = BodyReceive(receive, self.body_idle_timeout)  # every body read has an idle limit
-        if self.api is not None and scope["path"].startswith("/api/"):
+        if self.api is not None and (scope["path"].startswith(API_WEB_PREFIXES) or scope["path"] in API_WEB_PATHS):
             status = 500
             started = False
 
@@ -165,8 +170,9 @@ class RegistryApp:
             return json_response(status, {"data": {"services": services}, "status_code": status})
         if path == "/secscan/notification" and self.secscan is not None and self.secscan.notifications:
             return await self.secscan_notification(req)
-        if path == "/":
-            return json_response(200, {"registry": "registry_app", "api": "/v2/"})
+        page = self.ui.handle(req) if self.ui is not None else None
+        if page is not None:
+            return page
         raise NotFound(f"no such endpoint: {req.method} {path}")
 
     async def secscan_notification(self, req: Request) -> Response:
@@ -195,17 +201,27 @@ def create_app(config: Any, run_workers: bool = True) -> RegistryApp:
     log's flush), the others then running in ``registry-app worker``."""
     from registry_app.http.api import ApiContext, create_api
     from registry_app.http.api.guard import ApiBodyGuard
-    from registry_app.wiring import build_core, build_workers
+    from registry_app.wiring import build_core, build_external_logins, build_sessions, build_workers
 
     core = build_core(config)
     blocking = Blocking()
     v2 = V2(core.registry, core.auth, blocking, config, core.audit)
     api = create_api(
-        ApiContext(auth=core.auth, registry=core.registry, audit=core.audit, config=config, secscan=core.secscan)
+        ApiContext(
+            auth=core.auth,
+            registry=core.registry,
+            audit=core.audit,
+            config=config,
+            secscan=core.secscan,
+            sessions=build_sessions(core),
+            external_logins=build_external_logins(core),
+        )
     )
     max_body = int(config.get("REGISTRY_APP_MAX_API_BODY_SIZE"))
     guarded = ApiBodyGuard(api, blocking, max_body, core.auth.anonymous_push)
     idle = float(config.get("REGISTRY_APP_BODY_IDLE_TIMEOUT"))
     workers = build_workers(core, None if run_workers else [])
     health = HealthChecks(core.registry)
-    return RegistryApp(core.registry, v2, blocking, health, guarded, core.audit, core.secscan, idle, workers)
+    return RegistryApp(
+        core.registry, v2, blocking, health, guarded, core.audit, core.secscan, idle, workers, WebUI()
+    )

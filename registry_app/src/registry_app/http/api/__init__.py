@@ -34,6 +34,10 @@ ROUTER_MODULES = (
     "superuser",
     "apptoken",
     "secscan",
+    "signin",
+    "frontend",
+    "externallogin",
+    "oauthtoken",
 )
 
 
@@ -102,6 +106,8 @@ def create_api(ctx: ApiContext) -> FastAPI:
             continue  # Quay's show_if(FEATURE_SECURITY_SCANNER): no such path without the feature
         module = importlib.import_module(f"registry_app.http.api.{name}")
         app.include_router(module.router, prefix="/api/v1")
+        if hasattr(module, "web_router"):  # Quay's few paths outside /api/v1 (/csrf_token, /config)
+            app.include_router(module.web_router)
 
     generate = app.openapi
 

@@ -17,6 +17,7 @@ from registry_app.services.audit import AuditLog
 from registry_app.services.auth import ANONYMOUS, AuthService, Identity
 from registry_app.services.errors import Unauthorized
 from registry_app.services.registry import RegistryService
+from registry_app.services.sessions import SessionService
 
 
 class ApiError(Exception):
@@ -96,6 +97,8 @@ class ApiContext:
     audit: AuditLog
     config: Any
     secscan: Any = None  # services.secscan.SecurityScanner when FEATURE_SECURITY_SCANNER is on
+    sessions: SessionService[UserRow] | None = None  # the web UI's sign-in sessions (signin.py)
+    external_logins: Any = None  # services.external_login.ExternalLoginService with *_LOGIN_CONFIG
 
 
 def ctx_of(request: Request) -> ApiContext:
@@ -118,7 +121,7 @@ def _identify(request: Request) -> Identity:
             raise ApiError(400, "API calls must be invoked with an X-Requested-With header if called from a browser")
     header = request.headers.get("authorization")
     if not header:
-        return ANONYMOUS
+        return _session_identity(ctx, request)
     kind, _, cred = header.partition(" ")
     kind = kind.lower()
     cred = cred.strip()
@@ -153,6 +156,25 @@ IDENTITY_KEY = "registry_app.identity"
 def identify(request: Request) -> Identity:
     """The caller of an API request, from its headers only (the body is not needed)."""
     return _identify(request)
+
+
+SESSION_COOKIE = "registry_session"  # the web UI's session (http/api/signin.py sets it)
+SESSION_KEY = "registry_app.session"  # where the request's services.sessions.Session is kept
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _session_identity(ctx: ApiContext, request: Request) -> Identity:
+    """The web UI's session cookie. Unsafe methods also need the session's CSRF token in
+    ``X-CSRF-Token`` (Quay's header); a cookie that names no live session counts as anonymous."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    found = ctx.sessions.resolve(cookie) if cookie and ctx.sessions is not None else None
+    if found is None:
+        return ANONYMOUS
+    session, user = found
+    if request.method not in SAFE_METHODS and not SessionService.csrf_ok(session, request.headers.get("x-csrf-token")):
+        raise ApiError(403, "CSRF token was invalid or missing.", "csrf_invalid")
+    request.scope[SESSION_KEY] = session
+    return ctx.auth.identity_of(user, "session")
 
 
 def caller(request: Request) -> Identity:

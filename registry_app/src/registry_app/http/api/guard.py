@@ -37,7 +37,8 @@ from registry_app.services.identity import IdentityError
 
 # Endpoints that take a body from anonymous callers. Any other endpoint with a body requires
 # credentials (every one of them calls require_user or an equivalent check).
-ANONYMOUS_BODIES = frozenset({"/api/v1/user/initialize"})
+ANONYMOUS_BODIES = frozenset({"/api/v1/user/initialize", "/api/v1/signin", "/api/v1/user/"})
+ANONYMOUS_BODY_PREFIXES = ("/api/v1/externallogin/",)
 REFUSALS = (ApiError, IdentityError, RegistryError)
 
 
@@ -92,7 +93,9 @@ class ApiBodyGuard:
         request = Request({**scope, "app": self.api})
         try:
             ident = await self.blocking(identify, request)
-            if ident.anonymous and not self.anonymous_push and scope["path"] not in ANONYMOUS_BODIES:
+            path = scope["path"]
+            anonymous_body = path in ANONYMOUS_BODIES or path.startswith(ANONYMOUS_BODY_PREFIXES)
+            if ident.anonymous and not self.anonymous_push and not anonymous_body:
                 raise ApiError(401, "Requires authentication", "invalid_token")
         except REFUSALS as exc:
             await self.refuse(scope, receive, send, exc, unread=True)

@@ -42,6 +42,73 @@ SCHEMA = {
         "istry collection's quay_config_bundle module, which validate"
         's the bundle it writes with this same file.'
     ),
+    'patternProperties': {
+        '^(?!GITHUB_|GOOGLE_)[A-Z][A-Z0-9]*_LOGIN_CONFIG$': {
+            'description': (
+                "an OpenID Connect provider for the web UI's sign-in (Quay's "
+                '{NAME}_LOGIN_CONFIG; service id: NAME in lower case, callbac'
+                'k /oauth2/name/callback)'
+            ),
+            'properties': {
+                'CLIENT_ID': {
+                    'minLength': 1,
+                    'type': 'string',
+                },
+                'CLIENT_SECRET': {
+                    'type': 'string',
+                },
+                'LOGIN_SCOPES': {
+                    'items': {
+                        'type': 'string',
+                    },
+                    'type': 'array',
+                },
+                'OIDC_DISABLE_USER_ENDPOINT': {
+                    'type': 'boolean',
+                },
+                'OIDC_ISSUER': {
+                    'type': 'string',
+                },
+                'OIDC_SERVER': {
+                    'description': (
+                        "the provider's issuer URL (its .well-known/openid-configurat"
+                        'ion is read)'
+                    ),
+                    'pattern': '^https://',
+                    'type': 'string',
+                },
+                'PKCE_METHOD': {
+                    'enum': [
+                        'S256',
+                        'plain',
+                    ],
+                },
+                'PREFERRED_USERNAME_CLAIM_NAME': {
+                    'type': 'string',
+                },
+                'PUBLIC_CLIENT': {
+                    'type': 'boolean',
+                },
+                'SERVICE_ICON': {
+                    'type': 'string',
+                },
+                'SERVICE_NAME': {
+                    'type': 'string',
+                },
+                'USE_PKCE': {
+                    'type': 'boolean',
+                },
+                'VERIFIED_EMAIL_CLAIM_NAME': {
+                    'type': 'string',
+                },
+            },
+            'required': [
+                'OIDC_SERVER',
+                'CLIENT_ID',
+            ],
+            'type': 'object',
+        },
+    },
     'properties': {
         'AUTHENTICATION_TYPE': {
             'enum': [
@@ -193,6 +260,14 @@ SCHEMA = {
         },
         'FEATURE_USER_INITIALIZE': {
             'type': 'boolean',
+        },
+        'FRESH_LOGIN_TIMEOUT': {
+            'description': (
+                'how long after a password check the web UI may change the ac'
+                "count's password (default 10m)"
+            ),
+            'pattern': '^[0-9]+[smhdwy]$',
+            'type': 'string',
         },
         'LABELED_EXPIRATION_MAXIMUM': {
             'description': 'longest tag expiration after push (default 104w)',
@@ -475,6 +550,18 @@ SCHEMA = {
             ),
             'minLength': 1,
             'pattern': '^[A-Za-z0-9.\\-\\[\\]:]+$',
+            'type': 'string',
+        },
+        'SESSION_COOKIE_SECURE': {
+            'description': (
+                "mark the web UI's session cookie Secure (it is whenever the "
+                'registry speaks or advertises HTTPS)'
+            ),
+            'type': 'boolean',
+        },
+        'SESSION_TIMEOUT': {
+            'description': "how long a web UI sign-in lasts (Quay's key; default 31d)",
+            'pattern': '^[0-9]+[smhdwy]$',
             'type': 'string',
         },
         'SETUP_COMPLETE': {
