@@ -1,0 +1,300 @@
+"""Pick the heavy test jobs a change needs, from the map in .ci/tiers.yml.
+
+scripts/test (and so .ci/run) always runs the fast tier; the heavy jobs (molecule scenarios, the
+local stack, ...) take most of CI's 90 minutes, so each runs only when a path it depends on
+changed since the last commit at which the whole suite passed (`.ci/last-full-run`, written by a
+developer after `scripts/test --all`, never by CI). Whenever that cannot be known for sure, every
+job runs: no such file, a commit this clone does not have, not a git checkout, or a change to the
+map or to the scripts that run the jobs.
+
+    python .ci/tiers.py plan [--all] [--heavy NAME...]
+
+prints the explanation on stderr and one line per heavy job to run on stdout:
+``NAME ARG...`` (the command, relative to the repository root). Only PyYAML and the standard
+library are needed (PyYAML is a dependency of registry_app).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+MAP_PATH = ".ci/tiers.yml"
+LAST_FULL_RUN = ".ci/last-full-run"
+# Changing these always runs everything, whatever the map says.
+ALWAYS_ALL = (MAP_PATH, ".ci/tiers.py")
+ALL_ENV = "QUAY_CI_ALL"
+_ARG = re.compile(r"^[A-Za-z0-9_./=:@%+-]+$")
+
+
+class MapError(ValueError):
+    """The map is malformed (a bad glob, an unknown set, a job without a command)."""
+
+
+@cache
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a git-style glob: `*` and `?` stay in one path component, `**` spans any number.
+
+    `dir/**` matches everything under dir, `**/x` matches x in any directory, `a/**/b` matches
+    a/b, a/x/b, ... (as git's `:(glob)` pathspecs and .gitignore do).
+    """
+    if not pattern or pattern.startswith("/") or pattern.endswith("/"):
+        raise MapError(f"bad pattern {pattern!r}: a repository path without a leading or trailing slash")
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            before_ok = i == 0 or pattern[i - 1] == "/"
+            after = pattern[i + 2 : i + 3]
+            if not before_ok or after not in ("", "/"):
+                raise MapError(f"bad pattern {pattern!r}: ** must be a whole path component")
+            if after == "/":
+                out.append("(?:[^/]+/)*")  # zero or more directories
+                i += 3
+            else:
+                out.append(".+" if i > 0 else ".*")  # everything below (dir/** needs something)
+                i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[":
+            raise MapError(f"bad pattern {pattern!r}: character classes are not supported")
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def matches(pattern: str, path: str) -> bool:
+    return glob_regex(pattern).match(path) is not None
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    argv: tuple[str, ...]
+    minutes: float
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+
+    def selects(self, path: str) -> bool:
+        return any(matches(p, path) for p in self.include) and not any(matches(p, path) for p in self.exclude)
+
+
+@dataclass(frozen=True)
+class TierMap:
+    jobs: tuple[Job, ...]
+    all_when_changed: tuple[str, ...]
+    ignore: tuple[str, ...]
+
+    def job(self, name: str) -> Job:
+        for job in self.jobs:
+            if job.name == name:
+                return job
+        raise MapError(f"no heavy job {name!r} (known: {', '.join(j.name for j in self.jobs)})")
+
+    def patterns(self) -> Iterable[str]:
+        yield from self.all_when_changed
+        yield from self.ignore
+        for job in self.jobs:
+            yield from job.include
+            yield from job.exclude
+
+
+def _strings(value: object, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise MapError(f"{where}: expected a list of non-empty strings")
+    return list(value)
+
+
+def parse_map(data: object) -> TierMap:
+    """Validate the YAML document and expand `@set` references."""
+    if not isinstance(data, dict):
+        raise MapError("the map must be a mapping")
+    sets_raw = data.get("sets", {})
+    if not isinstance(sets_raw, dict):
+        raise MapError("sets: expected a mapping")
+    sets = {str(k): _strings(v, f"sets.{k}") for k, v in sets_raw.items()}
+    heavy = data.get("heavy")
+    if not isinstance(heavy, dict) or not heavy:
+        raise MapError("heavy: expected a mapping of job names")
+    jobs = []
+    for name, spec in heavy.items():
+        if not isinstance(spec, dict):
+            raise MapError(f"heavy.{name}: expected a mapping")
+        run = spec.get("run")
+        argv = run.split() if isinstance(run, str) else []
+        if not argv or not all(_ARG.match(a) for a in argv):
+            raise MapError(f"heavy.{name}.run: a command whose arguments are plain words")
+        minutes = spec.get("minutes", 0)
+        if not isinstance(minutes, int | float) or minutes < 0:
+            raise MapError(f"heavy.{name}.minutes: a number")
+        include: list[str] = []
+        exclude: list[str] = []
+        for p in _strings(spec.get("paths"), f"heavy.{name}.paths"):
+            expanded = sets.get(p[1:]) if p.startswith("@") else [p]
+            if expanded is None:
+                raise MapError(f"heavy.{name}.paths: no set {p[1:]!r}")
+            for q in expanded:
+                (exclude if q.startswith("!") else include).append(q.removeprefix("!"))
+        if not include:
+            raise MapError(f"heavy.{name}.paths: nothing selects it")
+        jobs.append(Job(str(name), tuple(argv), float(minutes), tuple(include), tuple(exclude)))
+    tiermap = TierMap(
+        jobs=tuple(jobs),
+        all_when_changed=tuple(_strings(data.get("all_when_changed", []), "all_when_changed")),
+        ignore=tuple(_strings(data.get("ignore", []), "ignore")),
+    )
+    for p in tiermap.patterns():
+        glob_regex(p)  # every pattern compiles, or the map is refused before anything runs
+    return tiermap
+
+
+def load_map(root: Path) -> TierMap:
+    with open(root / MAP_PATH, encoding="utf-8") as f:
+        return parse_map(yaml.safe_load(f))
+
+
+@dataclass
+class Plan:
+    """What runs: every job (``run_all`` with ``reason``) or the jobs the changed paths select."""
+
+    run_all: bool
+    reason: str
+    base: str | None = None
+    changed: list[str] = field(default_factory=list)
+    selected: dict[str, list[str]] = field(default_factory=dict)  # job name -> paths selecting it
+
+
+def select(tiermap: TierMap, changed: Iterable[str]) -> Plan:
+    """Decide from a list of changed repository paths (the pure part, tested with fake diffs)."""
+    changed = sorted(set(changed))
+    always = [*ALWAYS_ALL, *tiermap.all_when_changed]
+    forcing = [p for p in changed if any(matches(a, p) for a in always)]
+    if forcing:
+        return Plan(True, f"changed: {', '.join(forcing)} (runs every heavy job)", changed=changed)
+    relevant = [p for p in changed if not any(matches(i, p) for i in tiermap.ignore)]
+    selected = {}
+    for job in tiermap.jobs:
+        hits = [p for p in relevant if job.selects(p)]
+        if hits:
+            selected[job.name] = hits
+    return Plan(False, f"{len(changed)} path(s) changed", changed=changed, selected=selected)
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def changed_since(root: Path, base: str) -> list[str] | None:
+    """Paths that differ between commit ``base`` and the working tree (untracked files too).
+
+    In CI's fresh clone the working tree is HEAD, so this is `git diff BASE HEAD`; on a developer's
+    machine their uncommitted edits count as well. Renames count as both paths. None: git failed.
+    """
+    diff = _git(root, "diff", "--name-only", "--no-renames", "-z", base, "--")
+    untracked = _git(root, "ls-files", "--others", "--exclude-standard", "-z")
+    if diff is None or untracked is None:
+        return None
+    return [p for p in (diff + untracked).split("\0") if p]
+
+
+def plan(root: Path, tiermap: TierMap, env: Mapping[str, str]) -> Plan:
+    """The heavy jobs for this checkout: everything unless the change since the last full run is known."""
+    if env.get(ALL_ENV, "").lower() not in ("", "0", "false", "no"):
+        return Plan(True, f"{ALL_ENV}={env[ALL_ENV]}")
+    if _git(root, "rev-parse", "--git-dir") is None:
+        return Plan(True, "not a git checkout")
+    try:
+        base = (root / LAST_FULL_RUN).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return Plan(True, f"no {LAST_FULL_RUN}")
+    if not re.fullmatch(r"[0-9a-f]{7,64}", base):
+        return Plan(True, f"{LAST_FULL_RUN} holds no commit id")
+    commit = _git(root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
+    if commit is None:
+        return Plan(True, f"{LAST_FULL_RUN}: commit {base} is not in this clone")
+    changed = changed_since(root, commit.strip())
+    if changed is None:
+        return Plan(True, f"git diff {base} failed")
+    result = select(tiermap, changed)
+    result.base = base
+    return result
+
+
+def describe(p: Plan, tiermap: TierMap, only: list[str] | None, limit: int = 5) -> str:
+    """The human explanation: which heavy jobs run and which changed paths picked them."""
+    lines = []
+    if only is not None:
+        lines.append(f"heavy jobs as asked: {' '.join(only) or '(none)'}")
+        names = only
+    elif p.run_all:
+        lines.append(f"heavy jobs: all ({p.reason})")
+        names = [j.name for j in tiermap.jobs]
+    else:
+        base = (p.base or "")[:12]
+        lines.append(f"heavy jobs picked by the paths changed since {LAST_FULL_RUN} ({base}): {p.reason}")
+        names = list(p.selected)
+        for name, hits in p.selected.items():
+            more = f" (+{len(hits) - limit} more)" if len(hits) > limit else ""
+            lines.append(f"  {name} <- {', '.join(hits[:limit])}{more}")
+        skipped = [j.name for j in tiermap.jobs if j.name not in p.selected]
+        if skipped:
+            lines.append(f"  not needed: {', '.join(skipped)} (no changed path is theirs)")
+    minutes = sum(tiermap.job(n).minutes for n in names)
+    lines.append(f"  estimate for the heavy jobs: ~{minutes:.0f} min (the map's last warm durations)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    p_plan = sub.add_parser("plan", help="the heavy jobs to run (stdout) and why (stderr)")
+    p_plan.add_argument("--all", action="store_true", help="every heavy job")
+    p_plan.add_argument("--heavy", nargs="*", metavar="NAME", help="exactly these heavy jobs")
+    sub.add_parser("list", help="every heavy job with its command and patterns")
+    args = ap.parse_args(argv)
+    root = Path(__file__).resolve().parent.parent
+    try:
+        tiermap = load_map(root)
+        if args.command == "list":
+            for job in tiermap.jobs:
+                excl = " ".join("!" + e for e in job.exclude)
+                print(f"{job.name}: {' '.join(job.argv)} (~{job.minutes:g} min)\n  {' '.join(job.include)} {excl}")
+            return 0
+        only = None
+        if args.heavy is not None:
+            only = [tiermap.job(n).name for n in args.heavy]
+            result = Plan(False, "--heavy")
+        elif args.all:
+            result = Plan(True, "--all")
+        else:
+            result = plan(root, tiermap, os.environ)
+    except (MapError, OSError, yaml.YAMLError) as e:
+        print(f"tiers: {MAP_PATH}: {e}", file=sys.stderr)
+        return 2
+    print(describe(result, tiermap, only), file=sys.stderr)
+    names = only if only is not None else [j.name for j in tiermap.jobs if result.run_all or j.name in result.selected]
+    for name in names:
+        print(name, *tiermap.job(name).argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
