@@ -2,7 +2,7 @@
 """Profile registry_app with py-spy while it serves one of the benchmark's workloads.
 
     pip install py-spy   (any venv; pass its path with --py-spy)
-    /work/venv/bin/python bench/profile_registry_app.py --workload mono --size-mib 512
+    .venv/bin/python bench/profile_registry_app.py --workload mono --size-mib 512
 
 Prints the functions where the server's processes spent their samples (self time, then
 inclusive time) and keeps the raw collapsed stacks (usable with flamegraph.pl / speedscope).
