@@ -7,7 +7,8 @@ developer after `scripts/test --all`, never by CI). Whenever that cannot be know
 job runs: no such file, a commit this clone does not have, not a git checkout, or a change to the
 map or to the scripts that run the jobs.
 
-    python .ci/tiers.py plan [--all] [--heavy NAME...]
+    python .ci/tiers.py plan [--all] [--heavy NAME...] [--without-fast]
+    python .ci/tiers.py list
 
 prints the explanation on stderr and one line per heavy job to run on stdout:
 ``NAME ARG...`` (the command, relative to the repository root). Only PyYAML and the standard
@@ -98,6 +99,8 @@ class TierMap:
     jobs: tuple[Job, ...]
     all_when_changed: tuple[str, ...]
     ignore: tuple[str, ...]
+    budget_minutes: float = 70.0
+    fast_minutes: float = 0.0
 
     def job(self, name: str) -> Job:
         for job in self.jobs:
@@ -119,6 +122,13 @@ def _strings(value: object, where: str) -> list[str]:
     return list(value)
 
 
+def _minutes(spec: dict[str, object], key: str, where: str, default: float = 0.0) -> float:
+    value = spec.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise MapError(f"{where}{key}: a number of minutes")
+    return float(value)
+
+
 def parse_map(data: object) -> TierMap:
     """Validate the YAML document and expand `@set` references."""
     if not isinstance(data, dict):
@@ -138,9 +148,7 @@ def parse_map(data: object) -> TierMap:
         argv = run.split() if isinstance(run, str) else []
         if not argv or not all(_ARG.match(a) for a in argv):
             raise MapError(f"heavy.{name}.run: a command whose arguments are plain words")
-        minutes = spec.get("minutes", 0)
-        if not isinstance(minutes, int | float) or minutes < 0:
-            raise MapError(f"heavy.{name}.minutes: a number")
+        minutes = _minutes(spec, "minutes", f"heavy.{name}.")
         include: list[str] = []
         exclude: list[str] = []
         for p in _strings(spec.get("paths"), f"heavy.{name}.paths"):
@@ -156,6 +164,8 @@ def parse_map(data: object) -> TierMap:
         jobs=tuple(jobs),
         all_when_changed=tuple(_strings(data.get("all_when_changed", []), "all_when_changed")),
         ignore=tuple(_strings(data.get("ignore", []), "ignore")),
+        budget_minutes=_minutes(data, "budget_minutes", "", 70.0),
+        fast_minutes=_minutes(data, "fast_minutes", ""),
     )
     for p in tiermap.patterns():
         glob_regex(p)  # every pattern compiles, or the map is refused before anything runs
@@ -238,7 +248,7 @@ def plan(root: Path, tiermap: TierMap, env: Mapping[str, str]) -> Plan:
     return result
 
 
-def describe(p: Plan, tiermap: TierMap, only: list[str] | None, limit: int = 5) -> str:
+def describe(p: Plan, tiermap: TierMap, only: list[str] | None, fast: bool = True, limit: int = 5) -> str:
     """The human explanation: which heavy jobs run and which changed paths picked them."""
     lines = []
     if only is not None:
@@ -257,8 +267,18 @@ def describe(p: Plan, tiermap: TierMap, only: list[str] | None, limit: int = 5) 
         skipped = [j.name for j in tiermap.jobs if j.name not in p.selected]
         if skipped:
             lines.append(f"  not needed: {', '.join(skipped)} (no changed path is theirs)")
-    minutes = sum(tiermap.job(n).minutes for n in names)
-    lines.append(f"  estimate for the heavy jobs: ~{minutes:.0f} min (the map's last warm durations)")
+    heavy = sum(tiermap.job(n).minutes for n in names)
+    fast_minutes = tiermap.fast_minutes if fast else 0.0
+    total = heavy + fast_minutes
+    lines.append(
+        f"  estimate: heavy ~{heavy:.0f} min + fast ~{fast_minutes:.0f} min = ~{total:.0f} min"
+        f" of CI's {tiermap.budget_minutes:.0f}-minute budget (the map's last warm durations)"
+    )
+    if total > tiermap.budget_minutes:
+        lines.append(
+            "  OVER BUDGET: CI has 90 minutes in all. Record a full run (scripts/test --all --record),"
+            " narrow the jobs' paths, or make a job cheaper (README: Tests: tiers)."
+        )
     return "\n".join(lines)
 
 
@@ -268,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     p_plan = sub.add_parser("plan", help="the heavy jobs to run (stdout) and why (stderr)")
     p_plan.add_argument("--all", action="store_true", help="every heavy job")
     p_plan.add_argument("--heavy", nargs="*", metavar="NAME", help="exactly these heavy jobs")
+    p_plan.add_argument("--without-fast", action="store_true", help="the fast tier does not run (estimate)")
     sub.add_parser("list", help="every heavy job with its command and patterns")
     args = ap.parse_args(argv)
     root = Path(__file__).resolve().parent.parent
@@ -289,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     except (MapError, OSError, yaml.YAMLError) as e:
         print(f"tiers: {MAP_PATH}: {e}", file=sys.stderr)
         return 2
-    print(describe(result, tiermap, only), file=sys.stderr)
+    print(describe(result, tiermap, only, fast=not args.without_fast), file=sys.stderr)
     names = only if only is not None else [j.name for j in tiermap.jobs if result.run_all or j.name in result.selected]
     for name in names:
         print(name, *tiermap.job(name).argv)

@@ -124,6 +124,22 @@ def test_selection_from_a_fake_diff() -> None:
     assert selected(".ci/last-full-run") == {}
 
 
+def test_the_explanation_names_paths_and_compares_the_estimate_with_the_budget() -> None:
+    tiermap = tiers.parse_map({**SMALL_MAP, "budget_minutes": 10, "fast_minutes": 6})
+    assert (tiermap.budget_minutes, tiermap.fast_minutes) == (10.0, 6.0)
+    paths = [f"molecule/one/f{i}.yml" for i in range(7)]
+    text = tiers.describe(tiers.select(tiermap, paths), tiermap, None)
+    assert "one <- molecule/one/f0.yml, molecule/one/f1.yml" in text and "(+2 more)" in text
+    assert "not needed: stack" in text
+    assert "~9 min of CI's 10-minute budget" in text and "OVER" not in text
+    # Everything: 3 + 0 + 0 heavy + 6 fast is still under 10; a 5-minute budget is not.
+    over = tiers.parse_map({**SMALL_MAP, "budget_minutes": 5, "fast_minutes": 6})
+    assert "OVER BUDGET" in tiers.describe(tiers.Plan(True, "--all"), over, None)
+    assert "OVER BUDGET" not in tiers.describe(tiers.Plan(False, "--heavy"), over, ["one"], fast=False)
+    with pytest.raises(tiers.MapError, match="budget_minutes"):
+        tiers.parse_map({**SMALL_MAP, "budget_minutes": "soon"})
+
+
 @pytest.mark.parametrize("path", ["scripts/test", ".ci/tiers.yml", ".ci/tiers.py"])
 def test_changing_the_runner_or_the_map_runs_everything(path: str) -> None:
     result = tiers.select(tiers.parse_map(SMALL_MAP), ["app/tests/t.py", path])
