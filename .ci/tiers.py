@@ -4,11 +4,13 @@ scripts/test (and so .ci/run) always runs the fast tier; the heavy jobs (molecul
 local stack, ...) take most of CI's 90 minutes, so each runs only when a path it depends on
 changed since the last commit at which the whole suite passed (`.ci/last-full-run`, written by a
 developer after `scripts/test --all`, never by CI). Whenever that cannot be known for sure, every
-job runs: no such file, a commit this clone does not have, not a git checkout, or a change to the
-map or to the scripts that run the jobs.
+job runs: no such file, a commit this clone does not have, not a git checkout, a change to the
+map or to the scripts that run the jobs, or a changed path the map does not know (no job selects
+it, and it is neither documentation nor declared fast-only).
 
     python .ci/tiers.py plan [--all] [--heavy NAME...] [--without-fast]
     python .ci/tiers.py list
+    python .ci/tiers.py unmapped      tracked files the map does not place (each would run everything)
 
 prints the explanation on stderr and one line per heavy job to run on stdout:
 ``NAME ARG...`` (the command, relative to the repository root). Only PyYAML and the standard
@@ -84,14 +86,21 @@ def matches(pattern: str, path: str) -> bool:
 
 @dataclass(frozen=True)
 class Job:
+    """A heavy job; ``paths`` in order, ``!`` for exclusions: the last pattern matching a path decides
+    (as in .gitignore), so a set can leave out what a later, narrower pattern adds back."""
+
     name: str
     argv: tuple[str, ...]
     minutes: float
-    include: tuple[str, ...]
-    exclude: tuple[str, ...]
+    paths: tuple[str, ...]
 
     def selects(self, path: str) -> bool:
-        return any(matches(p, path) for p in self.include) and not any(matches(p, path) for p in self.exclude)
+        chosen = False
+        for p in self.paths:
+            negated = p.startswith("!")
+            if matches(p.removeprefix("!"), path):
+                chosen = not negated
+        return chosen
 
 
 @dataclass(frozen=True)
@@ -99,8 +108,10 @@ class TierMap:
     jobs: tuple[Job, ...]
     all_when_changed: tuple[str, ...]
     ignore: tuple[str, ...]
+    fast_only: tuple[str, ...] = ()
     budget_minutes: float = 70.0
     fast_minutes: float = 0.0
+    setup_minutes: float = 0.0
 
     def job(self, name: str) -> Job:
         for job in self.jobs:
@@ -108,12 +119,17 @@ class TierMap:
                 return job
         raise MapError(f"no heavy job {name!r} (known: {', '.join(j.name for j in self.jobs)})")
 
+    def unknown(self, paths: Iterable[str]) -> list[str]:
+        """Paths no job selects that are neither ignored nor fast-only: nothing says what they need."""
+        known = (*ALWAYS_ALL, *self.all_when_changed, *self.ignore, *self.fast_only)
+        return [p for p in paths if not any(j.selects(p) for j in self.jobs) and not any(matches(g, p) for g in known)]
+
     def patterns(self) -> Iterable[str]:
         yield from self.all_when_changed
         yield from self.ignore
+        yield from self.fast_only
         for job in self.jobs:
-            yield from job.include
-            yield from job.exclude
+            yield from (p.removeprefix("!") for p in job.paths)
 
 
 def _strings(value: object, where: str) -> list[str]:
@@ -127,6 +143,26 @@ def _minutes(spec: dict[str, object], key: str, where: str, default: float = 0.0
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise MapError(f"{where}{key}: a number of minutes")
     return float(value)
+
+
+def _expand(patterns: list[str], sets: Mapping[str, list[str]], where: str, depth: int = 0) -> list[str]:
+    """Replace `@name` by the set's patterns and `!@name` by them negated (sets may nest)."""
+    out: list[str] = []
+    for p in patterns:
+        negate = p.startswith("!@")
+        if not (negate or p.startswith("@")):
+            out.append(p)
+            continue
+        name = p[2:] if negate else p[1:]
+        if name not in sets:
+            raise MapError(f"{where}: no set {name!r}")
+        if depth > 8:
+            raise MapError(f"{where}: sets nested too deep at {name!r}")
+        for q in _expand(sets[name], sets, where, depth + 1):
+            if negate:
+                q = q.removeprefix("!") if q.startswith("!") else "!" + q
+            out.append(q)
+    return out
 
 
 def parse_map(data: object) -> TierMap:
@@ -149,27 +185,29 @@ def parse_map(data: object) -> TierMap:
         if not argv or not all(_ARG.match(a) for a in argv):
             raise MapError(f"heavy.{name}.run: a command whose arguments are plain words")
         minutes = _minutes(spec, "minutes", f"heavy.{name}.")
-        include: list[str] = []
-        exclude: list[str] = []
-        for p in _strings(spec.get("paths"), f"heavy.{name}.paths"):
-            expanded = sets.get(p[1:]) if p.startswith("@") else [p]
-            if expanded is None:
-                raise MapError(f"heavy.{name}.paths: no set {p[1:]!r}")
-            for q in expanded:
-                (exclude if q.startswith("!") else include).append(q.removeprefix("!"))
-        if not include:
+        paths = _expand(_strings(spec.get("paths"), f"heavy.{name}.paths"), sets, f"heavy.{name}.paths")
+        if all(q.startswith("!") for q in paths):
             raise MapError(f"heavy.{name}.paths: nothing selects it")
-        jobs.append(Job(str(name), tuple(argv), float(minutes), tuple(include), tuple(exclude)))
+        jobs.append(Job(str(name), tuple(argv), float(minutes), tuple(paths)))
     tiermap = TierMap(
         jobs=tuple(jobs),
         all_when_changed=tuple(_strings(data.get("all_when_changed", []), "all_when_changed")),
         ignore=tuple(_strings(data.get("ignore", []), "ignore")),
+        fast_only=tuple(_fast_only(data, sets)),
         budget_minutes=_minutes(data, "budget_minutes", "", 70.0),
         fast_minutes=_minutes(data, "fast_minutes", ""),
+        setup_minutes=_minutes(data, "setup_minutes", ""),
     )
     for p in tiermap.patterns():
         glob_regex(p)  # every pattern compiles, or the map is refused before anything runs
     return tiermap
+
+
+def _fast_only(data: dict[object, object], sets: Mapping[str, list[str]]) -> list[str]:
+    patterns = _expand(_strings(data.get("fast_only", []), "fast_only"), sets, "fast_only")
+    if any(p.startswith("!") for p in patterns):
+        raise MapError("fast_only: no exclusions (a path is fast-only or it is not)")
+    return patterns
 
 
 def load_map(root: Path) -> TierMap:
@@ -195,6 +233,14 @@ def select(tiermap: TierMap, changed: Iterable[str]) -> Plan:
     forcing = [p for p in changed if any(matches(a, p) for a in always)]
     if forcing:
         return Plan(True, f"changed: {', '.join(forcing)} (runs every heavy job)", changed=changed)
+    unknown = tiermap.unknown(changed)
+    if unknown:
+        return Plan(
+            True,
+            f"not in the map: {', '.join(unknown[:5])}{f' (+{len(unknown) - 5} more)' if len(unknown) > 5 else ''}"
+            f" (runs every heavy job; place them in {MAP_PATH}: a job's paths, fast_only or ignore)",
+            changed=changed,
+        )
     relevant = [p for p in changed if not any(matches(i, p) for i in tiermap.ignore)]
     selected = {}
     for job in tiermap.jobs:
@@ -269,10 +315,12 @@ def describe(p: Plan, tiermap: TierMap, only: list[str] | None, fast: bool = Tru
             lines.append(f"  not needed: {', '.join(skipped)} (no changed path is theirs)")
     heavy = sum(tiermap.job(n).minutes for n in names)
     fast_minutes = tiermap.fast_minutes if fast else 0.0
-    total = heavy + fast_minutes
+    setup = tiermap.setup_minutes if fast else 0.0
+    total = heavy + fast_minutes + setup
     lines.append(
-        f"  estimate: heavy ~{heavy:.0f} min + fast ~{fast_minutes:.0f} min = ~{total:.0f} min"
-        f" of CI's {tiermap.budget_minutes:.0f}-minute budget (the map's last warm durations)"
+        f"  estimate: heavy ~{heavy:g} min + fast ~{fast_minutes:g} min"
+        f"{f' + setup ~{setup:g} min' if setup else ''} = ~{total:g} min"
+        f" of CI's {tiermap.budget_minutes:g}-minute budget (the map's durations)"
     )
     if total > tiermap.budget_minutes:
         lines.append(
@@ -290,15 +338,25 @@ def main(argv: list[str] | None = None) -> int:
     p_plan.add_argument("--heavy", nargs="*", metavar="NAME", help="exactly these heavy jobs")
     p_plan.add_argument("--without-fast", action="store_true", help="the fast tier does not run (estimate)")
     sub.add_parser("list", help="every heavy job with its command and patterns")
+    sub.add_parser("unmapped", help="tracked files the map does not place (each would run every heavy job)")
     args = ap.parse_args(argv)
     root = Path(__file__).resolve().parent.parent
     try:
         tiermap = load_map(root)
         if args.command == "list":
             for job in tiermap.jobs:
-                excl = " ".join("!" + e for e in job.exclude)
-                print(f"{job.name}: {' '.join(job.argv)} (~{job.minutes:g} min)\n  {' '.join(job.include)} {excl}")
+                print(f"{job.name}: {' '.join(job.argv)} (~{job.minutes:g} min)")
+                print("".join(f"  {p}\n" for p in job.paths), end="")
             return 0
+        if args.command == "unmapped":
+            tracked = _git(root, "ls-files", "-z")
+            if tracked is None:
+                print("tiers: not a git checkout", file=sys.stderr)
+                return 2
+            unknown = tiermap.unknown(p for p in tracked.split("\0") if p)
+            for path in unknown:
+                print(path)
+            return 1 if unknown else 0
         only = None
         if args.heavy is not None:
             only = [tiermap.job(n).name for n in args.heavy]

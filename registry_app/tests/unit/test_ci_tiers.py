@@ -21,6 +21,8 @@ import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+COLL = "collections/ansible_collections/quay/registry"
+CLAIR_USERS = {"molecule-default", "molecule-containers", "molecule-lifecycle", "stack"}
 
 
 def _load_tiers() -> ModuleType:
@@ -37,6 +39,7 @@ tiers = _load_tiers()
 SMALL_MAP = {
     "all_when_changed": ["scripts/test"],
     "ignore": ["**/*.md", "docs/**", ".ci/last-full-run"],
+    "fast_only": ["collections/tests/**", "app/tests/**"],
     "sets": {"deployed": ["collections/**", "!collections/tests/**", "app/**", "!app/tests/**"]},
     "heavy": {
         "one": {"run": "scripts/test-molecule one", "minutes": 3, "paths": ["@deployed", "molecule/one/**"]},
@@ -140,6 +143,45 @@ def test_the_explanation_names_paths_and_compares_the_estimate_with_the_budget()
         tiers.parse_map({**SMALL_MAP, "budget_minutes": "soon"})
 
 
+def test_a_path_the_map_does_not_know_runs_everything() -> None:
+    """Nothing says what a new top-level directory or script needs: every heavy job runs."""
+    tiermap = tiers.parse_map(SMALL_MAP)
+    result = tiers.select(tiermap, ["app/tests/t.py", "deploy/helm/Chart.yaml", "README.md"])
+    assert result.run_all
+    assert "not in the map: deploy/helm/Chart.yaml" in result.reason and "app/tests" not in result.reason
+    assert tiermap.unknown(["deploy/x", "app/src/m.py", "app/tests/t.py", "docs/a.txt", "scripts/test"]) == ["deploy/x"]
+    # Known paths alone keep the narrow selection.
+    assert not tiers.select(tiermap, ["app/tests/t.py", "README.md"]).run_all
+
+
+def test_the_last_matching_pattern_decides_and_sets_can_be_negated() -> None:
+    """A set may leave a directory out that a later, narrower pattern of one job adds back."""
+    data = {
+        "sets": {"base": ["roles/**", "!@narrow"], "narrow": ["roles/clair/**"]},
+        "fast_only": ["@narrow"],
+        "heavy": {
+            "with": {"run": "scripts/a", "paths": ["@base", "@narrow"]},
+            "without": {"run": "scripts/b", "paths": ["@base"]},
+        },
+    }
+    tiermap = tiers.parse_map(data)
+    assert tiermap.job("without").paths == ("roles/**", "!roles/clair/**")
+    assert tiers.select(tiermap, ["roles/clair/tasks/main.yml"]).selected == {"with": ["roles/clair/tasks/main.yml"]}
+    assert set(tiers.select(tiermap, ["roles/redis/tasks/main.yml"]).selected) == {"with", "without"}
+    assert tiermap.fast_only == ("roles/clair/**",)
+    with pytest.raises(tiers.MapError, match="fast_only: no exclusions"):
+        tiers.parse_map({**data, "fast_only": ["!@narrow"]})
+    with pytest.raises(tiers.MapError, match="no set 'gone'"):
+        tiers.parse_map({**data, "fast_only": ["@gone"]})
+
+
+def test_the_estimate_counts_the_setup_with_the_fast_tier() -> None:
+    tiermap = tiers.parse_map({**SMALL_MAP, "fast_minutes": 6, "setup_minutes": 2})
+    text = tiers.describe(tiers.Plan(True, "--all"), tiermap, None)
+    assert "heavy ~3 min + fast ~6 min + setup ~2 min = ~11 min" in text
+    assert "= ~3 min" in tiers.describe(tiers.Plan(False, "--heavy"), tiermap, ["one"], fast=False)
+
+
 @pytest.mark.parametrize("path", ["scripts/test", ".ci/tiers.yml", ".ci/tiers.py"])
 def test_changing_the_runner_or_the_map_runs_everything(path: str) -> None:
     result = tiers.select(tiers.parse_map(SMALL_MAP), ["app/tests/t.py", path])
@@ -203,7 +245,7 @@ def test_git_plan_selects_from_the_change_since_the_last_full_run(repo: Path) ->
     # A rename counts as both paths: moving a file out of a scenario still selects it.
     git(repo, "checkout", "-q", "--", "scripts/up-stack")
     (repo / "molecule/one/new.yml").unlink()
-    git(repo, "mv", "molecule/one/converge.yml", "molecule/converge.yml")
+    git(repo, "mv", "molecule/one/converge.yml", "molecule/two/converge.yml")
     result = tiers.plan(repo, tiermap, {})
     assert "molecule/one/converge.yml" in result.selected["one"]
 
@@ -329,8 +371,90 @@ def test_every_molecule_scenario_is_a_heavy_job_selected_by_what_it_imports(real
         ("collections/ansible_collections/quay/registry/roles/registry/README.md", set()),
         ("docs/architecture.md", set()),
         ("scripts/test-collection", set()),
+        # The web UI: its source and bundle are checked and driven in the fast tier only.
+        ("registry_app/ui/src/App.tsx", set()),
+        ("registry_app/src/registry_app/http/ui_dist/index.html", set()),
+        ("registry_app/src/registry_app/http/ui.py", "all"),
+        # The collection, role by role and module by module.
+        (f"{COLL}/roles/postgresql/tasks/main.yml", "all"),
+        (f"{COLL}/roles/registry/templates/Containerfile.j2", "all"),
+        (f"{COLL}/roles/clair/tasks/main.yml", CLAIR_USERS),
+        ("scripts/build-go-tools", CLAIR_USERS),
+        (f"{COLL}/roles/container/tasks/service.yml", {"molecule-containers", "molecule-docker"}),
+        ("playbooks/upgrade.yml", {"molecule-lifecycle"}),
+        ("playbooks/uninstall.yml", {"molecule-lifecycle"}),
+        (f"{COLL}/plugins/modules/quay_config_bundle.py", "all"),
+        (f"{COLL}/plugins/module_utils/config_schema.py", "all"),
+        (f"{COLL}/plugins/modules/quay_robot.py", set()),
+        (f"{COLL}/plugins/doc_fragments/attributes.py", set()),
+        # What does not exist yet: a new role or module deploys with every scenario until the map
+        # says better; a new scenario file selects its scenario; an unknown directory, everything.
+        (f"{COLL}/roles/haproxy/tasks/main.yml", "all"),
+        (f"{COLL}/plugins/modules/quay_quota.py", "all"),
+        ("molecule/containers/verify_s3.yml", {"molecule-containers"}),
+        ("deploy/helm/quay-registry/Chart.yaml", "all"),
+        ("scripts/new-tool", "all"),
     ],
 )
 def test_the_real_map_selects_honestly(real_map: Any, path: str, expected: str | set[str]) -> None:
     names = {j.name for j in real_map.jobs}
     assert job_selected_by(real_map, path) == (names if expected == "all" else expected)
+
+
+def _yaml_files(*dirs: str) -> list[Path]:
+    return [f for d in dirs for f in sorted((REPO_ROOT / d).rglob("*.yml"))]
+
+
+def test_what_only_the_fast_tier_covers_is_used_by_no_deployment(real_map: Any, tracked: list[str]) -> None:
+    """The modules the map keeps out of the heavy jobs are named by no role, playbook or scenario."""
+    fast_modules = [
+        Path(p).stem for p in tracked
+        if p.startswith(f"{COLL}/plugins/modules/") and p.endswith(".py") and not job_selected_by(real_map, p)
+    ]
+    assert "quay_robot" in fast_modules  # the check below has something to check
+    users = _yaml_files(f"{COLL}/roles", "playbooks", "molecule")
+    for module in fast_modules:
+        for f in users:
+            assert not re.search(rf"\b(quay\.registry\.)?{module}:", f.read_text()), f"{f} uses {module}"
+    # module_utils left out are imported only by such modules.
+    for p in tracked:
+        if p.startswith(f"{COLL}/plugins/module_utils/") and p.endswith(".py") and not job_selected_by(real_map, p):
+            util = Path(p).stem
+            for q in tracked:
+                if q.startswith(f"{COLL}/plugins/") and q.endswith(".py") and job_selected_by(real_map, q):
+                    assert f"module_utils.{util}" not in (REPO_ROOT / q).read_text(), f"{q} imports {util}"
+
+
+def _scenario_vars(scenario: str) -> tuple[set[str], str]:
+    """The inventory groups of a scenario's platforms and its quay_deploy_method."""
+    data = yaml.safe_load((REPO_ROOT / "molecule" / scenario / "molecule.yml").read_text())
+    groups = {g for platform in data["platforms"] for g in platform.get("groups", [])}
+    all_vars = data["provisioner"]["inventory"]["group_vars"]["all"]
+    return groups, all_vars["quay_deploy_method"]
+
+
+def test_the_narrow_roles_select_every_scenario_that_runs_them(real_map: Any) -> None:
+    """clair runs where a quay_clair host is; the container role with the podman and docker methods."""
+    jobs = {j.argv: j.name for j in real_map.jobs}
+    for molecule_yml in sorted((REPO_ROOT / "molecule").glob("*/molecule.yml")):
+        scenario = molecule_yml.parent.name
+        groups, method = _scenario_vars(scenario)
+        name = jobs[("scripts/test-molecule", scenario)]
+        clair = name in job_selected_by(real_map, f"{COLL}/roles/clair/tasks/main.yml")
+        container = name in job_selected_by(real_map, f"{COLL}/roles/container/tasks/main.yml")
+        assert clair == ("quay_clair" in groups), scenario
+        assert container == (method in ("podman", "docker")), scenario
+    # The stack: the single-node inventory's method (systemd) and a Clair host.
+    stack_vars = yaml.safe_load((REPO_ROOT / "inventories/single-node/group_vars/all.yml").read_text())
+    assert stack_vars["quay_deploy_method"] == "systemd"
+    assert "quay_clair" in (REPO_ROOT / "inventories/local-stack/hosts.yml").read_text()
+    assert "stack" in job_selected_by(real_map, f"{COLL}/roles/clair/tasks/main.yml")
+    # upgrade.yml and uninstall.yml: only lifecycle runs them.
+    for playbook in ("upgrade.yml", "uninstall.yml"):
+        runners = {
+            f.relative_to(REPO_ROOT / "molecule").parts[0] for f in _yaml_files("molecule") if playbook in f.read_text()
+        }
+        runners |= {"stack"} if playbook in (REPO_ROOT / "scripts/test-stack").read_text() else set()
+        assert {jobs.get(("scripts/test-molecule", r), r) for r in runners} <= job_selected_by(
+            real_map, f"playbooks/{playbook}"
+        ), playbook
