@@ -2,7 +2,7 @@
 """Profile registry_app with py-spy while it serves one of the benchmark's workloads.
 
     pip install py-spy   (any venv; pass its path with --py-spy)
-    /work/venv/bin/python bench/profile_registry_app.py --workload mono --size-mib 512
+    .venv/bin/python bench/profile_registry_app.py --workload mono --size-mib 512
 
 Prints the functions where the server's processes spent their samples (self time, then
 inclusive time) and keeps the raw collapsed stacks (usable with flamegraph.pl / speedscope).
@@ -65,7 +65,7 @@ def main() -> int:
     ap.add_argument("--images", type=int, default=200)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
-    ap.add_argument("--py-spy", default=shutil.which("py-spy") or "/var/tmp/bench-tools/bin/py-spy")
+    ap.add_argument("--py-spy", default=shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"))
     ap.add_argument("--registry-app")
     ap.add_argument("--out", default="/tmp/registry_app-profile.txt", help="raw collapsed stacks")
     ap.add_argument("--top", type=int, default=25)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark registry_app against distribution 2.8 and 3.x and the machine's limits, in one run.
 
-    /work/venv/bin/python bench/run.py            # full: 512 MiB blobs, 10 s wrk, 200 images
-    /work/venv/bin/python bench/run.py --quick    # smoke: 64 MiB blobs, 3 s wrk, 40 images
+    .venv/bin/python bench/run.py            # full: 512 MiB blobs, 10 s wrk, 200 images
+    .venv/bin/python bench/run.py --quick    # smoke: 64 MiB blobs, 3 s wrk, 40 images
 
 What is measured and why: docs/benchmarks.md. Exit status is 0 unless a measurement broke;
 PASS/MISS against the targets is informational.

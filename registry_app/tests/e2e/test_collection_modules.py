@@ -8,9 +8,9 @@ an API token (``quay_token``) and ``ca_path`` (the test CA); every check is made
 itself: ``skopeo copy`` pushes an image to the repository with it (auth file, never argv), and
 ``/v2/auth`` grants it exactly the role the playbook gave it.
 
-ansible-playbook comes from the collection's tool venv: $QUAY_ANSIBLE_VENV, /work/venv-ansible,
-or $QUAY_CI_CACHE/venv-ansible (scripts/test-collection creates it); without it the tests skip
-(fail in CI). The superuser's API token is written straight into the server's database, as in
+ansible-playbook comes from the collection's tool venv, the one scripts/ansible-venv names
+($QUAY_ANSIBLE_VENV, the CI cache's or ./.venv-ansible; scripts/test-collection creates it);
+without it the tests skip (fail in CI). The superuser's API token is written straight into the server's database, as in
 test_api_orgs.py (Quay mints API tokens through OAuth applications, which this server lacks).
 """
 
@@ -49,15 +49,12 @@ def trust(server: RegistryServer) -> ssl.SSLContext:
 
 
 def ansible_venv() -> Path:
-    candidates = [
-        os.environ.get("QUAY_ANSIBLE_VENV"),
-        "/work/venv-ansible",
-        str(Path(os.environ.get("QUAY_CI_CACHE", "/var/cache/quay-registry-ci")) / "venv-ansible"),
-    ]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "bin" / "ansible-playbook").exists():
-            return Path(candidate)
-    missing_dependency("no Ansible venv with ansible-playbook (scripts/test-collection creates one)")
+    named = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "ansible-venv")], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    if (Path(named) / "bin" / "ansible-playbook").exists():
+        return Path(named)
+    missing_dependency(f"no ansible-playbook in {named} (scripts/test-collection creates that venv)")
 
 
 @pytest.fixture(scope="module")
