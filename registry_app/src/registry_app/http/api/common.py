@@ -17,6 +17,7 @@ from registry_app.services.audit import AuditLog
 from registry_app.services.auth import ANONYMOUS, AuthService, Identity
 from registry_app.services.errors import Unauthorized
 from registry_app.services.registry import RegistryService
+from registry_app.settings import Settings
 
 
 class ApiError(Exception):
@@ -94,7 +95,7 @@ class ApiContext:
     auth: AuthService
     registry: RegistryService
     audit: AuditLog
-    config: Any
+    settings: Settings
     secscan: Any = None  # services.secscan.SecurityScanner when FEATURE_SECURITY_SCANNER is on
 
 
@@ -108,7 +109,7 @@ def client_ip(request: Request) -> str | None:
 
 def _identify(request: Request) -> Identity:
     ctx = ctx_of(request)
-    if ctx.config.get("BROWSER_API_CALLS_XHR_ONLY", True):
+    if ctx.settings.auth.xhr_only:
         ua = request.headers.get("user-agent", "")
         if (
             ua.startswith("Mozilla/")
