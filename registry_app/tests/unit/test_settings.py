@@ -23,7 +23,7 @@ from tests.support.tls import make_ca
 
 SRC = Path(registry_app.__file__).parent
 PSK = base64.b64encode(b"p" * 32).decode()
-APP_TOKEN_LIFETIME = "APP_SPECIFIC_TOKEN_EXPIRATION"  # a duration, not a secret
+APP_TOKEN_LIFETIME = "APP_SPECIFIC_TOKEN_EXPIRATION"  # noqa: S105 - a key whose value is a duration
 
 
 def settings_of(tmp_path: Path, **values: Any) -> Settings:
