@@ -32,6 +32,7 @@ from registry_app.services.errors import (
 )
 from registry_app.services.names import check_digest, is_digest
 from registry_app.services.registry import Access, AppendSession, RegistryService, storage_error
+from registry_app.settings.server import ServerSettings
 from registry_app.storage.base import LocalFile, Redirect, StorageError
 
 API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
@@ -61,16 +62,20 @@ def _h(name: str, value: str | int) -> tuple[bytes, bytes]:
 
 class V2:
     def __init__(
-        self, registry: RegistryService, auth: AuthService, blocking: Blocking, config: Any, audit: Any = None
+        self,
+        registry: RegistryService,
+        auth: AuthService,
+        blocking: Blocking,
+        server: ServerSettings,
+        audit: Any = None,
     ) -> None:
         self.audit = audit
         self.registry = registry
         self.auth = auth
         self.blocking = blocking
-        self.config = config
-        self.embedded = config.config_dir is None
-        scheme = "https" if config.tls_cert else config.get("PREFERRED_URL_SCHEME", "http")
-        self.scheme = scheme
+        self.hostname = server.hostname
+        self.embedded = server.embedded
+        self.scheme = server.scheme
         self.max_manifest = registry.max_manifest
         # Password checks that miss the cache wait here, at most one per CPU in the thread pool
         # (argon2 inside is bounded the same way): a burst of logins cannot take all its threads.
@@ -81,11 +86,11 @@ class V2:
         """The service this request is challenged with, and tokens for which it accepts:
         SERVER_HOSTNAME, or on the embedded default the Host the client used."""
         host = req.headers.get("host") if self.embedded else None
-        return host or self.config["SERVER_HOSTNAME"]
+        return host or self.hostname
 
     def realm(self, req: Request) -> tuple[str, str]:
         service = self.service(req)
-        host = service if self.embedded else self.config["SERVER_HOSTNAME"]
+        host = service if self.embedded else self.hostname
         return f"{self.scheme}://{host}/v2/auth", service
 
     def challenge(self, req: Request, exc: RegistryError) -> list[tuple[bytes, bytes]]:
