@@ -1,4 +1,5 @@
-"""The OCI distribution-spec conformance suite against the real server, on SQLite and on PostgreSQL.
+"""The OCI distribution-spec conformance suite against the real server, on SQLite and on PostgreSQL
+with the filesystem storage, and on SQLite with S3Storage on a real S3 server (SeaweedFS).
 
 The suite is the upstream Go program (github.com/opencontainers/distribution-spec/conformance),
 built by ``scripts/build-go-tools`` into the CI cache. Every API and data option it has is turned
@@ -190,14 +191,17 @@ def run_suite(binary: Path, server: RegistryServer, workdir: Path) -> SuiteResul
     return parse_junit(junit, proc.stdout)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+SERVERS = {"sqlite": "registry", "postgres": "pg_registry", "s3": "s3_registry"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "s3"])
 def test_oci_conformance(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     binary = conformance_binary()
     if binary is None:
         missing_dependency(
             "OCI conformance suite not built: run scripts/build-go-tools (or set OCI_CONFORMANCE_BIN)"
         )
-    server: RegistryServer = request.getfixturevalue("registry" if backend == "sqlite" else "pg_registry")
+    server: RegistryServer = request.getfixturevalue(SERVERS[backend])
     workdir = tmp_path / "conformance"
     workdir.mkdir()
     result = run_suite(binary, server, workdir)
