@@ -273,7 +273,10 @@ class S3BlobStorage(BlobStorage):
     def check(self) -> None:
         """The bucket answers and takes a write: a small probe object, put and deleted (outside
         blobs/ and uploads/, so no walk or listing ever sees it)."""
-        self._call("reaching", "the bucket", "", self._client.head_bucket)
+        try:
+            self._call("reaching", "the bucket", "", self._client.head_bucket)
+        except NotFound as exc:  # HeadBucket has no body: its 404 carries no NoSuchBucket code
+            raise StorageError("storage bucket does not exist", detail=exc.detail) from None
         key = f"{self.root}probe-{secrets.token_hex(8)}"
         self._call("writing", "a probe object", key, self._client.put_object, Key=key, Body=b"ok")
         self._call("deleting", "a probe object", key, self._client.delete_object, Key=key)
