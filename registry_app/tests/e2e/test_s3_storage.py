@@ -188,7 +188,10 @@ def test_config_validate_names_wrong_s3_parameters(tmp_path: Path) -> None:
         "ceph": ["RadosGWStorage", {"hostname": "gw", "is_secure": True, "storage_path": "/r", "access_key": "AK",
                                     "secret_key": secret, "bucket_name": "b", "server_side_assembly": False}],
     }  # fmt: skip
-    bundle = write_bundle(tmp_path / "good", DISTRIBUTED_STORAGE_CONFIG=good, DISTRIBUTED_STORAGE_PREFERENCE=["ceph"])
+    bundle = write_bundle(
+        tmp_path / "good", SERVER_HOSTNAME="registry.example.test", DISTRIBUTED_STORAGE_CONFIG=good,
+        DISTRIBUTED_STORAGE_PREFERENCE=["ceph"],
+    )
     assert yaml.safe_load((bundle / "config.yaml").read_text())["DISTRIBUTED_STORAGE_CONFIG"] == good
     proc = subprocess.run(
         [registry_app_bin(), "config", "validate", "--config-dir", str(bundle)], capture_output=True, text=True,
