@@ -152,7 +152,7 @@ def test_storage_imports_nothing_above_it() -> None:
         "print('\\n'.join(m for m in sys.modules if m.startswith(('registry_app', 'boto'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert "registry_app.storage.filesystem" in out and "registry_app.storage.s3" in out
+    assert "registry_app.storage.filesystem" in out and "registry_app.storage.s3_classes" in out
     assert not [m for m in out if m.startswith("boto")], out
     above = [m for m in out if not (m == "registry_app" or m.startswith("registry_app.storage"))]
     assert above == [], above

@@ -28,16 +28,9 @@ from registry_app.storage import (
     make_storage,
     param_problems,
 )
-from registry_app.storage.s3 import (
-    S3_MIN_PART,
-    S3BlobStorage,
-    Segment,
-    cut,
-    decode_state,
-    encode_state,
-    endpoint_from_host,
-    split_range,
-)
+from registry_app.storage.s3 import S3_MIN_PART, S3BlobStorage
+from registry_app.storage.s3_classes import endpoint_from_host
+from registry_app.storage.s3_state import Segment, cut, decode_state, encode_state, split_range
 from tests.support.s3 import SeaweedServer
 
 MiB = 1024 * 1024

@@ -8,7 +8,7 @@ name and parameters of the preferred ``DISTRIBUTED_STORAGE_CONFIG`` location in.
 from __future__ import annotations
 
 from registry_app.storage import filesystem as _filesystem  # registers LocalStorage
-from registry_app.storage import s3 as _s3  # registers S3Storage, RadosGWStorage (boto3 loads on use)
+from registry_app.storage import s3_classes as _s3  # registers S3Storage, RadosGWStorage (boto3 loads on use)
 from registry_app.storage.base import (
     BlobInfo,
     BlobLocation,

@@ -1,4 +1,5 @@
-"""S3-compatible blob storage: Quay's ``S3Storage`` and ``RadosGWStorage``, through boto3.
+"""S3-compatible blob storage through boto3: the driver behind Quay's ``S3Storage`` and
+``RadosGWStorage`` (their parameters: storage/s3_classes.py; the upload state: storage/s3_state.py).
 
 Layout under the bucket, below ``storage_path`` (as Quay's ``_init_path``: leading "/" dropped):
 
@@ -28,20 +29,18 @@ boto3 and kept nowhere else: not in an attribute of the driver, not in its repr.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from registry_app.storage.base import (
     BlobInfo,
     BlobLocation,
     BlobStorage,
     NotFound,
-    Param,
     Redirect,
     StorageError,
     Streamed,
@@ -51,8 +50,8 @@ from registry_app.storage.base import (
     check_upload_id,
     split_digest,
 )
-from registry_app.storage.drivers import register
 from registry_app.storage.hashing import DIGEST_HEX_LEN
+from registry_app.storage.s3_state import Segment, cut, decode_state, encode_state, is_segment_name, split_range
 
 if TYPE_CHECKING:
     from types_boto3_s3.client import S3Client
@@ -88,62 +87,6 @@ _FULL = frozenset({"QuotaExceeded", "XMinioStorageFull", "StorageFull", "EntityT
 _UNREACHABLE = ("EndpointConnectionError", "ConnectTimeoutError", "ProxyConnectionError", "SSLError")
 
 
-# -- the upload state -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Segment:
-    name: str  # the object's name under uploads/<id>/
-    length: int  # the bytes of it that belong to the upload (an object may hold more: see open)
-
-
-def encode_state(segments: Sequence[Segment]) -> bytes:
-    return json.dumps({"v": 1, "s": [[s.name, s.length] for s in segments]}, separators=(",", ":")).encode()
-
-
-def decode_state(state: UploadState) -> list[Segment]:
-    """The segments of a stored state (None: none yet). A state this driver did not write is a
-    StorageError, never a key outside the upload."""
-    if state is None:
-        return []
-    try:
-        doc = json.loads(state)
-        segments = [Segment(str(name), int(length)) for name, length in doc["s"]]
-        ok = doc.get("v") == 1 and all(_is_segment_name(s.name) and s.length >= 0 for s in segments)
-    except (ValueError, TypeError, KeyError, AttributeError):
-        ok = False
-    if not ok:
-        raise StorageError("upload state is damaged", detail=f"upload state {state[:200]!r} is not this driver's")
-    return segments
-
-
-def _is_segment_name(name: str) -> bool:
-    offset, dash, rand = name.partition("-")
-    return len(offset) == 20 and offset.isdigit() and dash == "-" and 0 < len(rand) <= 32 and _HEX.issuperset(rand)
-
-
-def cut(segments: Sequence[Segment], size: int) -> list[Segment] | None:
-    """The segments holding the first ``size`` bytes (the last one cut to length), or None when
-    they hold fewer."""
-    out: list[Segment] = []
-    have = 0
-    for seg in segments:
-        if have >= size:
-            break
-        take = min(seg.length, size - have)
-        out.append(Segment(seg.name, take))
-        have += take
-    return out if have >= size else None
-
-
-def split_range(length: int, most: int) -> list[tuple[int, int]]:
-    """``[0, length)`` as (start, end-inclusive) ranges of at most ``most`` bytes, of even size, so
-    that none but a segment's only range is small (S3 refuses parts under 5 MiB but the last)."""
-    if length <= 0:
-        return []
-    n = -(-length // most)
-    step = -(-length // n)
-    return [(start, min(start + step, length) - 1) for start in range(0, length, step)]
-
-
 # -- the driver -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class S3Settings:
@@ -160,33 +103,6 @@ class S3Settings:
     server_side_assembly: bool
     proxy_downloads: bool
     presign_expiry_s: int
-
-
-def endpoint_from_host(host: str, port: int | None, is_secure: bool) -> str:
-    """Quay's ``_build_endpoint_url``: a host with or without scheme, the port appended unless
-    the host already ends with one."""
-    url = host if host.startswith(("http://", "https://")) else ("https://" if is_secure else "http://") + host
-    if port and not url.rsplit(":", 1)[-1].strip(" /").isdigit():
-        url = f"{url}:{port}"
-    return url
-
-
-# Parameters both classes take beyond Quay's (registry_app extensions).
-_EXTENSIONS = (
-    Param(
-        "proxy_downloads",
-        bool,
-        default=False,
-        doc="serve blob GETs through the registry instead of redirecting to a presigned URL "
-        "(for clients that cannot reach the object store); registry_app extension",
-    ),
-    Param(
-        "presigned_url_expiry_seconds",
-        int,
-        default=60,
-        doc="lifetime of the presigned GET URL a blob GET redirects to (Quay: 60); registry_app extension",
-    ),
-)
 
 
 class S3BlobStorage(BlobStorage):
@@ -582,7 +498,7 @@ class S3BlobStorage(BlobStorage):
         size, modified = 0, 0.0
         for item in self._list(base, "listing", "uploads"):
             upload_id, slash, name = item["Key"][len(base) :].partition("/")
-            if not slash or not _valid_id(upload_id) or not (name == _MARKER or _is_segment_name(name)):
+            if not slash or not _valid_id(upload_id) or not (name == _MARKER or is_segment_name(name)):
                 continue
             if upload_id != current:
                 if current is not None:
@@ -717,95 +633,3 @@ def _digest_of(rel: str) -> str | None:
 
 def _seconds(value: Any) -> float:
     return value.timestamp() if isinstance(value, datetime) else float(value)
-
-
-# -- Quay's classes ---------------------------------------------------------------------------------
-def _chunk_sizes(min_mb: float | None, max_bytes: int) -> tuple[int, int]:
-    """(minimum part, largest copied part) in bytes. S3 refuses parts under 5 MiB (but the last),
-    and a segment split evenly into copied parts of at most M bytes has parts of at least M/2, so
-    the largest copied part is at least twice the minimum (and at most S3's 5 GiB)."""
-    min_part = max(S3_MIN_PART, int((min_mb if min_mb is not None else 5) * MiB))
-    return min_part, min(max(max_bytes, 2 * min_part), 5 * GiB)
-
-
-@register("S3Storage")
-class S3Storage(S3BlobStorage):
-    """Quay's ``S3Storage``: AWS S3 or any S3-compatible endpoint (``endpoint_url``, or ``host``
-    and ``port``)."""
-
-    PARAMS = (
-        Param("storage_path", str, required=True, doc="the key prefix in the bucket, e.g. /datastorage/registry"),
-        Param("s3_bucket", str, required=True, doc="the bucket"),
-        Param("s3_access_key", str, doc="access key id (default: boto3's credential chain)"),
-        Param("s3_secret_key", str, doc="secret access key"),
-        Param("s3_region", str, doc="the bucket's region (signing; AWS's endpoint when no host is given)"),
-        Param("host", str, doc="S3 endpoint host name (Quay: boto2 style, no scheme)"),
-        Param("port", int, doc="S3 endpoint port, with host"),
-        Param("is_secure", bool, default=True, doc="https (default) or http for host; registry_app extension"),
-        Param("endpoint_url", str, doc="full endpoint URL with scheme (boto3 style), instead of host/port"),
-        Param("maximum_chunk_size_gb", float, default=5, doc="largest part copied when assembling a blob"),
-        Param("minimum_chunk_size_mb", float, default=5, doc="part size of uploads (at least 5)"),
-        Param("signature_version", str, default="s3v4", doc="boto3 signature version"),
-        Param("aws_session_token", str, doc="session token of temporary credentials"),
-        *_EXTENSIONS,
-    )
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> Self:
-        p = params
-        endpoint = p["endpoint_url"] or (p["host"] and endpoint_from_host(p["host"], p["port"], p["is_secure"]))
-        min_part, max_copy = _chunk_sizes(p["minimum_chunk_size_mb"], int(p["maximum_chunk_size_gb"] * GiB))
-        settings = S3Settings(
-            bucket=p["s3_bucket"],
-            storage_path=p["storage_path"],
-            endpoint_url=endpoint or None,
-            region=p["s3_region"],
-            access_key=p["s3_access_key"],
-            signature_version=p["signature_version"],
-            min_part=min_part,
-            max_copy_part=max_copy,
-            server_side_assembly=True,
-            proxy_downloads=p["proxy_downloads"],
-            presign_expiry_s=p["presigned_url_expiry_seconds"],
-        )
-        return cls(settings, p["s3_secret_key"], p["aws_session_token"])
-
-
-@register("RadosGWStorage")
-class RadosGWStorage(S3BlobStorage):
-    """Quay's ``RadosGWStorage``: Ceph's S3 gateway (or any S3 server) by ``hostname``/``port``."""
-
-    PARAMS = (
-        Param("hostname", str, required=True, doc="the gateway's host name (or a URL with scheme)"),
-        Param("is_secure", bool, required=True, doc="https (true) or http (false)"),
-        Param("storage_path", str, required=True, doc="the key prefix in the bucket"),
-        Param("access_key", str, required=True, doc="access key id"),
-        Param("secret_key", str, required=True, doc="secret access key"),
-        Param("bucket_name", str, required=True, doc="the bucket"),
-        Param("port", int, doc="the gateway's port"),
-        Param("region_name", str, doc="signing region"),
-        Param("signature_version", str, doc="boto3 signature version (default s3v4)"),
-        Param("minimum_chunk_size_mb", float, default=5, doc="part size of uploads (at least 5)"),
-        Param("maximum_chunk_size_mb", float, default=100, doc="largest part copied when assembling a blob"),
-        Param("server_side_assembly", bool, default=True, doc="assemble blobs with UploadPartCopy (else read back)"),
-        *_EXTENSIONS,
-    )
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> Self:
-        p = params
-        min_part, max_copy = _chunk_sizes(p["minimum_chunk_size_mb"], int(p["maximum_chunk_size_mb"] * MiB))
-        settings = S3Settings(
-            bucket=p["bucket_name"],
-            storage_path=p["storage_path"],
-            endpoint_url=endpoint_from_host(p["hostname"], p["port"], p["is_secure"]),
-            region=p["region_name"],
-            access_key=p["access_key"],
-            signature_version=p["signature_version"],
-            min_part=min_part,
-            max_copy_part=max_copy,
-            server_side_assembly=p["server_side_assembly"],
-            proxy_downloads=p["proxy_downloads"],
-            presign_expiry_s=p["presigned_url_expiry_seconds"],
-        )
-        return cls(settings, p["secret_key"])
