@@ -17,6 +17,8 @@ import registry_app
 from registry_app.config import embedded_default, load_bundle
 from registry_app.http.base import Request
 from registry_app.settings import Settings
+from registry_app.storage import make_storage
+from registry_app.storage.s3_classes import S3Storage
 from registry_app.wiring import create_app
 from tests.support.bundle import write_bundle
 from tests.support.tls import make_ca
@@ -163,6 +165,28 @@ def test_settings_are_frozen_and_decided_once(tmp_path: Path) -> None:
         config.settings.auth.anonymous_push = True  # type: ignore[misc]
     with pytest.raises(TypeError):
         config.settings.storage.params["storage_path"] = "/elsewhere"  # type: ignore[index]
+
+
+def test_an_s3_location_is_the_storage_setting_the_wiring_builds(tmp_path: Path) -> None:
+    """S3Storage goes the way LocalStorage does: the preferred location's class and parameters
+    are ``settings.storage``, read-only, and ``make_storage`` builds the driver from them (boto3
+    opens no connection until used). The object-store secret is in no repr."""
+    secret = f"s3-{'y' * 24}"
+    params = {"s3_bucket": "quay", "storage_path": "/registry", "s3_access_key": "AKIDTEST", "s3_secret_key": secret}
+    params |= {"endpoint_url": "http://s3.test:8333", "proxy_downloads": True}
+    s = settings_of(
+        tmp_path,
+        DISTRIBUTED_STORAGE_CONFIG={"local": ["LocalStorage", {"storage_path": "/x"}], "east": ["S3Storage", params]},
+        DISTRIBUTED_STORAGE_PREFERENCE=["east", "local"],
+    )
+    assert (s.storage.location, s.storage.driver, dict(s.storage.params)) == ("east", "S3Storage", params)
+    with pytest.raises(TypeError):
+        s.storage.params["s3_bucket"] = "other"  # type: ignore[index]
+    driver = make_storage(s.storage.driver, s.storage.params)
+    assert isinstance(driver, S3Storage)
+    assert (driver.bucket, driver.root, driver.settings.proxy_downloads) == ("quay", "registry/", True)
+    assert driver.settings.endpoint_url == "http://s3.test:8333"
+    assert secret not in repr(s) + str(s) + repr(s.storage) + repr(driver)
 
 
 # -- nothing downstream reads raw keys ------------------------------------------------------------

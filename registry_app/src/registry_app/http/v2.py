@@ -416,33 +416,38 @@ class V2:
     async def get_blob(self, req: Request, name: str, digest: str) -> Response:
         acc = await self.access(req, name, "pull")
         size, location = await self.blocking(self.registry.blob, acc, digest)
-        if isinstance(location, Redirect):
-            return Response(307, headers=[_h("Location", location.url), _h("Docker-Content-Digest", digest)])
-        assert isinstance(location, LocalFile)
         base = [
             (b"content-type", b"application/octet-stream"),
             _h("Docker-Content-Digest", digest),
             (b"accept-ranges", b"bytes"),
             _h("ETag", f'"{digest}"'),
         ]
+        if isinstance(location, Redirect):
+            # HEAD is answered here, as Quay does: a presigned URL is signed for GET only.
+            if req.method == "HEAD":
+                return Response(200, b"", [*base, _h("Content-Length", size)])
+            return Response(307, headers=[_h("Location", location.url), _h("Docker-Content-Digest", digest)])
         rng = _parse_range(req.headers.get("range"), size)
-        if rng is None:
+        if rng is None and isinstance(location, LocalFile):
             return Response(200, headers=[*base, _h("Content-Length", size)], path=location.path)
-        start, end = rng
+        status, (start, end) = (200, (0, size - 1)) if rng is None else (206, rng)
         length = end - start + 1
-        headers = [*base, _h("Content-Range", f"bytes {start}-{end}/{size}"), _h("Content-Length", length)]
-        if req.method == "HEAD":
-            return Response(206, b"", headers)
-        # pathsend takes whole files only: a range is streamed in the storage's reads (512 KiB),
-        # each read in the pool once the server took the previous one (see send_stream).
-        # The first read happens before the head is sent, so a blob that cannot be read still gets
-        # an error response; after that a storage failure can only cut the response short.
+        headers = [*base, _h("Content-Length", length)]
+        if rng is not None:
+            headers.append(_h("Content-Range", f"bytes {start}-{end}/{size}"))
+        if req.method == "HEAD" or length <= 0:
+            return Response(status, b"", headers)
+        # pathsend takes whole files only: a range, or a blob the storage streams (Streamed), is
+        # sent in the storage's reads (512 KiB), each read in the pool once the server took the
+        # previous one (see send_stream). The first read happens before the head is sent, so a
+        # blob that cannot be read still gets an error response; after that a storage failure can
+        # only cut the response short.
         chunks = self.registry.read_blob_range(digest, start, length)
         try:
             first = await self.blocking(next, chunks, None)
         except StorageError as exc:
             raise storage_error(exc) from None
-        return Response(206, headers=headers, stream=self._read_in_pool(chunks, first))
+        return Response(status, headers=headers, stream=self._read_in_pool(chunks, first))
 
     async def _read_in_pool(self, chunks: Iterator[bytes], first: bytes | None) -> AsyncGenerator[bytes, None]:
         """``first``, then a blocking iterator read one item at a time in the pool; closed (its
