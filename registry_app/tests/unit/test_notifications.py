@@ -25,7 +25,6 @@ from registry_app.services.notifications import (
     NotificationService,
     apply_template,
     parse_template,
-    slack_payload,
     vulnerability_should_perform,
 )
 from registry_app.wiring import Core, build_core
@@ -136,7 +135,8 @@ def test_the_json_body_template_shapes_the_webhook(world: World, receiver: HttpR
     world.notification("repo_push", "webhook", {"url": receiver.url(), "template": template})
     world.push(["a", "b"])
     world.worker().round()
-    assert receiver.bodies() == [{"text": "pushed a,b to acme/app", "repo": f"{HOST}/acme/app", "missing": "x (none) y"}]
+    expected = {"text": "pushed a,b to acme/app", "repo": f"{HOST}/acme/app", "missing": "x (none) y"}
+    assert receiver.bodies() == [expected]
 
 
 def test_bad_templates_and_urls_are_refused_with_quays_messages(world: World) -> None:
@@ -252,7 +252,7 @@ def test_email_with_the_smtp_server_down_counts_a_failure(tmp_path: Path, receiv
     port = receiver.port
     receiver.stop()  # nothing listens there now
     core = build_core(make_config(tmp_path, None, FEATURE_MAILING=True, MAIL_SERVER=receiver.host, MAIL_PORT=port,
-                                  MAIL_USERNAME="u", MAIL_PASSWORD="hunter2-secret"))
+                                  MAIL_USERNAME="u", MAIL_PASSWORD="hunter2-secret"))  # noqa: S106
     w = World(core)
     uuid = w.notification("repo_push", "email", {"email": "ops@example.com"})
     w.push(["latest"])
