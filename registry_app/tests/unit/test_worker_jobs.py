@@ -86,7 +86,7 @@ def test_the_upload_collector_follows_its_interval(tmp_path: Path) -> None:
         "only `registry-app uploads cleanup` collects)"
     ]
     quay_off = config(tmp_path, BLOBUPLOAD_CLEANUP_FREQUENCY=0)
-    assert names(select_workers(quay_off, None)) == LOCAL
+    assert names(select_workers(quay_off, None)) == ["notification", *LOCAL]
     quay_on = config(tmp_path, BLOBUPLOAD_CLEANUP_FREQUENCY=90)
     worker = build_workers(build_core(quay_on), ["uploads"]).get("uploads")
     assert isinstance(worker, UploadCollectorWorker) and worker.interval_s == 90.0
