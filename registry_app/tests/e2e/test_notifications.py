@@ -175,3 +175,14 @@ def test_a_skopeo_push_delivers_repo_push_even_after_the_receiver_was_down(
     cc.skopeo("copy", "--dest-tls-verify=false", image.ref, f"docker://{registry.host}/{repo}:2.0")
     second = wait_for("the second push's webhook", lambda: receiver.bodies()[1:], registry.log)
     assert [b["updated_tags"] for b in second] == [["2.0"]]
+
+
+def test_the_openapi_document_has_the_endpoints_and_their_links(api: httpx.Client) -> None:
+    doc = api.get("/discovery").json()
+    base = "/api/v1/repository/{namespace}/{repository}/notification"
+    assert {"get", "post"} <= set(doc["paths"][f"{base}/"])
+    assert {"get", "post", "delete"} <= set(doc["paths"][base + "/{uuid}"])
+    assert "post" in doc["paths"][base + "/{uuid}/test"]
+    links = doc["paths"][f"{base}/"]["post"]["responses"]["201"]["links"]
+    assert {link["parameters"].get("uuid") for link in links.values()} == {"$response.body#/uuid"}
+    assert len(links) == 4
