@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: quay_notification
 short_description: Manage a repository notification in a Quay-compatible registry
-version_added: "0.2.0"
+version_added: "0.1.0"
 description:
   - Creates, replaces or deletes a repository notification
     (C(/api/v1/repository/{namespace}/{repository}/notification/)): an event of the repository
