@@ -347,7 +347,8 @@ class ManifestSecurityStatus(Base):
 
 class RepositoryEvent(Base):
     """A repository notification event (e.g. ``vulnerability_found``) with Quay's event payload,
-    recorded for the repository notifications worker to deliver (``delivered_ms`` NULL until then)."""
+    recorded for the repository notifications worker to deliver (``delivered_ms`` NULL until it
+    turned the event into ``notification_delivery`` rows, see db/notifications.py)."""
 
     __tablename__ = "repository_event"
     __table_args__ = (Index("ix_repository_event_pending", "delivered_ms", "id"),)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from registry_app.db.store import RepoRow
 from registry_app.http.api.common import ApiContext, ApiError, Caller, Ctx
-from registry_app.http.api.repository import audit_repo
+from registry_app.http.api.repository import audit_repo, authorize
 from registry_app.http.api.tag import repository_for
 from registry_app.services.auth import Identity
 from registry_app.services.notifications import Notification, NotificationError, NotificationService
@@ -38,7 +38,13 @@ def _service(ctx: ApiContext) -> NotificationService:
 
 
 def _admin_repo(ctx: ApiContext, ident: Identity, namespace: str, repository: str) -> RepoRow:
+    """The repository, for its admins; changes refused (503) while it is read-only or a mirror."""
     return repository_for(ctx, ident, namespace, repository, "admin")
+
+
+def _admin_read(ctx: ApiContext, ident: Identity, namespace: str, repository: str) -> RepoRow:
+    """The repository, for its admins, whatever its state (listing changes nothing)."""
+    return authorize(ctx, ident, namespace, repository, "admin")[0].row
 
 
 def _audit(ctx: ApiContext, request: Request, ident: Identity, kind: str, repo: RepoRow, n: Notification) -> None:
@@ -70,13 +76,13 @@ def create_repo_notification(
 
 @router.get(f"{BASE}/", summary="List the notifications of a repository")
 def list_repo_notifications(namespace: str, repository: str, ident: Caller, ctx: Ctx) -> dict[str, Any]:
-    repo = _admin_repo(ctx, ident, namespace, repository)
+    repo = _admin_read(ctx, ident, namespace, repository)
     return {"notifications": [n.to_dict() for n in _service(ctx).notifications(repo.id)]}
 
 
 @router.get(BASE + "/{uuid}", summary="Get a notification")
 def get_repo_notification(namespace: str, repository: str, uuid: str, ident: Caller, ctx: Ctx) -> dict[str, Any]:
-    repo = _admin_repo(ctx, ident, namespace, repository)
+    repo = _admin_read(ctx, ident, namespace, repository)
     try:
         return _service(ctx).get(repo.id, uuid).to_dict()
     except NotificationError as exc:
