@@ -14,8 +14,9 @@ short_description: Manage a repository notification in a Quay-compatible registr
 version_added: "0.1.0"
 description:
   - Creates, replaces or deletes a repository notification
-    (C(/api/v1/repository/{namespace}/{repository}/notification/)): an event of the repository
-    (a push, expiring tags, a vulnerability found, a quota threshold) sent by webhook, e-mail or Slack.
+    (C(/api/v1/repository/{namespace}/{repository}/notification/)), that is an event of the
+    repository (a push, expiring tags, a vulnerability found, a quota threshold) sent by webhook,
+    e-mail or Slack.
   - A notification is found by its O(title) in the repository. Quay's API cannot change a
     notification, so a different event, method, config or event config deletes it and creates it
     again (its failure count starts from zero).
