@@ -27,6 +27,7 @@ from registry_app.services.notifications import (
     parse_template,
     vulnerability_should_perform,
 )
+from registry_app.settings import Settings
 from registry_app.wiring import Core, build_core
 from registry_app.workers.notifications import NotificationWorker
 from tests.support.receivers import HttpReceiver, SmtpReceiver
@@ -34,12 +35,13 @@ from tests.support.receivers import HttpReceiver, SmtpReceiver
 HOST = "registry.example:8443"
 
 
-def make_config(tmp_path: Path, db_uri: str | None, **values: Any) -> Config:
+def make_config(tmp_path: Path, db_uri: str | None, **values: Any) -> Settings:
+    """The typed settings of the embedded default with ``values`` on top (as the loader makes them)."""
     base = embedded_default(tmp_path, "127.0.0.1", 5999)
     extra: dict[str, Any] = {"SERVER_HOSTNAME": HOST, "PREFERRED_URL_SCHEME": "https"}
     if db_uri is not None:
         extra["DB_URI"] = db_uri
-    return Config(values={**base.values, **extra, **values}, data_dir=base.data_dir)
+    return Config(values={**base.values, **extra, **values}, data_dir=base.data_dir).settings
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -369,28 +369,28 @@ class NotificationService:
         self.on_event_recorded: Callable[[], None] | None = None  # wakes an in-process worker
 
     # -- validation (Quay's NotificationMethod.validate) ---------------------------------------
-    def validate(self, event: str, method: str, config: dict[str, Any], event_config: dict[str, Any]) -> None:
+    def validate(self, event: str, method: str, method_config: dict[str, Any], event_config: dict[str, Any]) -> None:
         if event not in EVENTS:
             raise NotificationError(400, f"Unable to find event: {event}")
         if method not in METHODS:
             raise NotificationError(400, f"Unable to find method: {method}")
         if method == "webhook":
-            url = config.get("url") or ""
+            url = method_config.get("url") or ""
             if not isinstance(url, str) or not url:
                 raise NotificationError(400, "Missing webhook URL")
             self._check_url(url, "Invalid webhook URL")
-            template = config.get("template")
+            template = method_config.get("template")
             if template:
                 if not isinstance(template, str):
                     raise NotificationError(400, "Could not parse template: not a string")
                 parse_template(template)
         elif method == "slack":
-            url = config.get("url") or ""
+            url = method_config.get("url") or ""
             if not isinstance(url, str) or not url:
                 raise NotificationError(400, "Missing Slack Callback URL")
             self._check_url(url, "Invalid Slack Callback URL")
         elif method == "email":
-            email = config.get("email") or ""
+            email = method_config.get("email") or ""
             if not isinstance(email, str) or not email:
                 raise NotificationError(400, "Missing e-mail address")
             if not EMAIL.match(email) or len(email) > 254:
@@ -507,22 +507,23 @@ class NotificationService:
 
     def _perform(self, row: NotificationRow, event: Event, data: dict[str, Any]) -> None:
         timeout = self.settings.send_timeout_s
+        method_config = row.config  # the method's own settings (url, template, email)
         if row.method == "webhook":
-            url = str(row.config.get("url") or "")
+            url = str(method_config.get("url") or "")
             self._check_url(url, "Invalid webhook URL")
             payload: Any = data
-            template = row.config.get("template")
+            template = method_config.get("template")
             if isinstance(template, str) and template:
                 payload = apply_template(parse_template(template), data)
             post_json(url, payload, timeout_s=timeout, context=self._context())
         elif row.method == "slack":
-            url = str(row.config.get("url") or "")
+            url = str(method_config.get("url") or "")
             self._check_url(url, "Invalid Slack Callback URL")
             post_json(url, slack_payload(event, data), timeout_s=timeout, context=self._context())
         elif row.method == "email":
             if not self.settings.mailing:
                 raise NotificationError(400, "FEATURE_MAILING is off: no e-mail is sent")
-            email = str(row.config.get("email") or "")
+            email = str(method_config.get("email") or "")
             send_mail(self.settings.mail, [email], event.summary(data), message_html(event, data), self._context())
         else:
             raise NotificationError(400, f"Unable to find method: {row.method}")
