@@ -6,6 +6,7 @@ a retry is made due by the test moving the delivery's claim time, not by sleepin
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -388,3 +389,19 @@ def test_two_workers_on_postgresql_deliver_each_event_once(tmp_path: Path, pg_da
     assert tags == sorted(f"t{i}" for i in range(40))  # every event, none twice
     for c in cores:
         c.engine.dispose()
+
+
+def test_mail_settings_are_decided_once_and_the_password_never_shows(tmp_path: Path) -> None:
+    secret = secrets.token_urlsafe(12)
+    settings = make_config(tmp_path, None, FEATURE_MAILING=True, MAIL_SERVER="smtp.example", MAIL_PORT=2525,
+                           MAIL_USERNAME="quay", MAIL_PASSWORD=secret,
+                           WEBHOOK_HOSTNAME_BLACKLIST=["Intra.Example"], REGISTRY_APP_NOTIFICATION_INTERVAL=0)
+    n = settings.notifications
+    assert n.mailing and (n.mail.server, n.mail.port, n.mail.username) == ("smtp.example", 2525, "quay")
+    assert n.mail.password == secret
+    assert secret not in repr(settings) and secret not in str(n)
+    assert (n.scheme, n.hostname) == ("https", HOST)
+    assert "intra.example" in n.hostname_blacklist and "localhost" in n.hostname_blacklist
+    assert n.worker_off_because == "REGISTRY_APP_NOTIFICATION_INTERVAL is 0"
+    defaults = make_config(tmp_path / "d", None).notifications
+    assert not defaults.mailing and defaults.mail.sender == "admin@example.com" and defaults.worker_off_because is None
