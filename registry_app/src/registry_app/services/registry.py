@@ -263,6 +263,8 @@ class RegistryService:
         self._pipes_lock = threading.Lock()
         # Called with the digests of deleted manifests (the security scanner's Clair cleanup).
         self.on_manifests_deleted: Callable[[list[str]], None] | None = None
+        # Called with (repository id, namespace, name, tags) when a push moved tags (repo_push).
+        self.on_tags_pushed: Callable[[int, str, str, list[str]], None] | None = None
         # Abandoned uploads (services/uploads.py): the bound on open ones, and the keep-alive of
         # those this process works on, so that the collector never deletes one in use.
         self.upload_settings = uploads or UploadSettings()
@@ -658,7 +660,7 @@ class RegistryService:
             check_tag(tag)
         parsed = mf.parse(content, content_type)
         try:
-            self._db(
+            moved = self._db(
                 self.store.put_manifest,
                 acc.repo.id,
                 digest,
@@ -681,6 +683,11 @@ class RegistryService:
             ) from None
         if tags and parsed.media_type in mf.IMAGE_TYPES:
             self._apply_expires_after(acc.repo.id, parsed.blobs[0], tags)
+        if moved and self.on_tags_pushed is not None:
+            try:
+                self.on_tags_pushed(acc.repo.id, acc.repo.namespace, acc.repo.name, moved)
+            except Exception as exc:  # a notification never fails the push that caused it
+                log.error("repo_push event for %s not recorded: %s", acc.name, type(exc).__name__)
         return digest, parsed.subject
 
     def _apply_expires_after(self, repo_id: int, config_digest: str, tags: list[str]) -> None:

@@ -24,6 +24,7 @@ from registry_app.settings.database import DatabaseSettings
 from registry_app.settings.keys import Secrets
 from registry_app.settings.ldap import LdapSettings
 from registry_app.settings.limits import LimitSettings
+from registry_app.settings.notifications import MailSettings, NotificationSettings
 from registry_app.settings.scanner import ScannerSettings
 from registry_app.settings.server import ServerSettings
 from registry_app.settings.storage import StorageSettings
@@ -48,6 +49,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     ldap: LdapSettings | None = None
     scanner: ScannerSettings | None = None
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
 
 def settings_from_values(
@@ -76,6 +78,7 @@ def settings_from_values(
         web=WebSettings.from_values(values, server.scheme),
         ldap=LdapSettings.from_values(values, config_dir) if auth.authentication_type == "LDAP" else None,
         scanner=ScannerSettings.from_values(values, server.hostname, server.scheme),
+        notifications=NotificationSettings.from_values(values, server.scheme, server.hostname, config_dir),
     )
 
 
@@ -84,6 +87,8 @@ __all__ = [
     "DatabaseSettings",
     "LdapSettings",
     "LimitSettings",
+    "MailSettings",
+    "NotificationSettings",
     "ScannerSettings",
     "Secrets",
     "ServerSettings",

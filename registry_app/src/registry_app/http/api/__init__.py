@@ -38,6 +38,7 @@ ROUTER_MODULES = (
     "frontend",
     "externallogin",
     "oauthtoken",
+    "notification",
 )
 
 

@@ -38,6 +38,7 @@ LINKS: dict[tuple[str, str, str], tuple[dict[str, str], list[tuple[str, str]]]] 
             ("get", f"{REPO}/permissions/team/"),
             ("get", f"{REPO}/logs"),
             ("get", f"{REPO}/aggregatelogs"),
+            ("get", f"{REPO}/notification/"),
             ("delete", REPO),
         ],
     ),
@@ -63,6 +64,19 @@ LINKS: dict[tuple[str, str, str], tuple[dict[str, str], list[tuple[str, str]]]] 
     ("post", f"{P}/superuser/users/", "200"): (
         {"username": "$request.body#/username"},
         [("get", SU_USER), ("put", SU_USER), ("delete", SU_USER)],
+    ),
+    ("post", f"{REPO}/notification/", "201"): (
+        {
+            "namespace": "$request.path.namespace",
+            "repository": "$request.path.repository",
+            "uuid": "$response.body#/uuid",
+        },
+        [
+            ("get", f"{REPO}/notification/{{uuid}}"),
+            ("post", f"{REPO}/notification/{{uuid}}/test"),
+            ("post", f"{REPO}/notification/{{uuid}}"),
+            ("delete", f"{REPO}/notification/{{uuid}}"),
+        ],
     ),
     ("post", f"{P}/user/apptoken", "200"): (
         {"token_uuid": "$response.body#/token/uuid"},
