@@ -24,6 +24,7 @@ from registry_app.settings.database import DatabaseSettings
 from registry_app.settings.keys import Secrets
 from registry_app.settings.ldap import LdapSettings
 from registry_app.settings.limits import LimitSettings
+from registry_app.settings.quota import QuotaSettings
 from registry_app.settings.scanner import ScannerSettings
 from registry_app.settings.server import ServerSettings
 from registry_app.settings.storage import StorageSettings
@@ -48,6 +49,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     ldap: LdapSettings | None = None
     scanner: ScannerSettings | None = None
+    quota: QuotaSettings | None = None  # None unless FEATURE_QUOTA_MANAGEMENT is on
 
 
 def settings_from_values(
@@ -76,6 +78,11 @@ def settings_from_values(
         web=WebSettings.from_values(values, server.scheme),
         ldap=LdapSettings.from_values(values, config_dir) if auth.authentication_type == "LDAP" else None,
         scanner=ScannerSettings.from_values(values, server.hostname, server.scheme),
+        quota=(
+            QuotaSettings.from_values(values, server.hostname, server.scheme)
+            if values.get("FEATURE_QUOTA_MANAGEMENT")
+            else None
+        ),
     )
 
 
@@ -84,6 +91,7 @@ __all__ = [
     "DatabaseSettings",
     "LdapSettings",
     "LimitSettings",
+    "QuotaSettings",
     "ScannerSettings",
     "Secrets",
     "ServerSettings",
