@@ -27,6 +27,7 @@ from tests.conftest import ADMIN
 from tests.support.bundle import bundle_server
 from tests.support.engines import ClientError, ContainersClients
 from tests.support.images import OciImage, build_image
+from tests.support.oci import Client, Image, sha256
 from tests.support.server import RegistryServer
 
 MEMBER = ("qmember", "member-password-for-tests")
@@ -353,6 +354,39 @@ def test_blob_upload_refused_once_namespace_is_over(tmp_path: Path, cc: Containe
             assert r.json()["errors"][0]["code"] == "DENIED"
             assert r.json()["errors"][0]["message"] == QUAY_MESSAGE
             assert v2.get(started.headers["location"]).status_code == 404  # the upload is gone
+
+
+def test_manifest_put_over_reject_quota_is_refused_before_anything_is_stored(
+    tmp_path: Path, api_of: Callable[..., httpx.Client]
+) -> None:
+    """Blobs that each pass (an upload counts only itself and the namespace's consumption), then a
+    manifest naming all of them: refused with Quay's error; no manifest and no tag are stored and
+    consumption is unchanged; the uploaded blobs stay (no manifest names them: for GC to collect)."""
+    img = Image.random(n_layers=3, size=40 * 1024)
+    server = start_server(tmp_path)
+    with server.start():
+        api = api_of(server)
+        make_org(api, "qman")
+        set_quota(api, "qman", 100 * 1024, [("Warning", 10), ("Reject", 100)])
+        client = Client(server.url, auth=ADMIN)
+        try:
+            for blob in [img.config, *img.layers]:
+                assert client.push_blob("qman/app", blob).status_code == 201
+            body = img.manifest()
+            r = client.put_manifest("qman/app", "v1", body)
+            assert r.status_code == 403, r.text
+            assert r.json()["errors"][0] == {"code": "DENIED", "message": QUAY_MESSAGE, "detail": {}}
+            assert client.http.get("/v2/qman/app/manifests/v1").status_code == 404
+            assert client.http.get(f"/v2/qman/app/manifests/{sha256(body)}").status_code == 404
+            assert client.http.head(f"/v2/qman/app/blobs/{sha256(img.layers[0])}").status_code == 200
+        finally:
+            client.close()
+        assert report(api, "qman")["quota_bytes"] == 0
+        assert repo_bytes(api, "qman/app") == 0
+        uri = db_uri_of(tmp_path, None)
+        [error] = events(uri, "quota_error")
+        assert error["usage_bytes"] == len(img.config) + 3 * 40 * 1024
+        assert events(uri, "quota_warning") == []  # a refused push raises the error, not a warning
 
 
 def test_crossing_a_warning_limit_records_a_quota_warning_event(
