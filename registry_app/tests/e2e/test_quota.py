@@ -221,6 +221,8 @@ def test_quota_api_shapes_and_permissions(tmp_path: Path, api_of: Callable[..., 
             "/api/v1/superuser/organization/{namespace}/quota",
         ):  # fmt: skip
             assert path in paths, path
+        links = paths["/api/v1/organization/{orgname}/quota"]["get"]["responses"]["200"]["links"]
+        assert {link["parameters"]["quota_id"] for link in links.values()} == {"$response.body#/0/id"}
 
 
 def test_no_quota_api_without_the_feature(tmp_path: Path, api_of: Callable[..., httpx.Client]) -> None:
