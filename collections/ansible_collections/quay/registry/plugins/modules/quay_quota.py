@@ -170,10 +170,10 @@ def main():
         module.fail_json(msg="the quota must be at least 1 byte")
     wanted_limits = None if params["limits"] is None else limit_set(params["limits"])
     if wanted_limits is not None:
-        bad = [p for _, p in wanted_limits if not 0 < p <= 100]
+        bad = [lim[1] for lim in wanted_limits if not 0 < lim[1] <= 100]
         if bad:
             module.fail_json(msg="threshold_percent must be between 1 and 100, not %s" % bad[0])
-        if len([t for t, _ in wanted_limits if t == "Reject"]) > 1:
+        if len([lim for lim in wanted_limits if lim[0] == "Reject"]) > 1:
             module.fail_json(msg="at most one limit of type Reject")
 
     api = QuayApi(module)
