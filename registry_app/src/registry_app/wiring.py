@@ -57,6 +57,7 @@ class Core:
     audit: AuditLog
     secscan: SecurityScanner | None = None
     notifications: NotificationService | None = None
+    quota: Any = None  # services.quota.QuotaService when FEATURE_QUOTA_MANAGEMENT is on
 
 
 def build_core(settings: Settings) -> Core:
@@ -84,6 +85,11 @@ def build_core(settings: Settings) -> Core:
     if settings.scanner is not None:
         core.secscan = SecurityScanner(SecscanStore(engine), auth, settings.scanner)
         registry.on_manifests_deleted = core.secscan.manifests_deleted
+    if settings.quota is not None:
+        from registry_app.db.quota import QuotaStore
+        from registry_app.services.quota import QuotaService
+
+        core.quota = registry.quota = QuotaService(QuotaStore(engine), settings.quota)
     return core
 
 
@@ -120,6 +126,7 @@ def create_app(settings: Settings, run_workers: bool = True) -> RegistryApp:
             settings=settings,
             secscan=core.secscan,
             notifications=core.notifications,
+            quota=core.quota,
             sessions=build_sessions(core),
             external_logins=build_external_logins(core),
         )

@@ -438,3 +438,26 @@ class NotifiedTag(Base):
         ForeignKey("repository_notification.id", ondelete="CASCADE"), primary_key=True
     )
     tag_id: Mapped[int] = mapped_column(ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True, index=True)
+class NamespaceQuota(Base):
+    """A namespace's storage quota (Quay's ``userorganizationquota``): one per user or organization,
+    in bytes. Consumption is not stored: it is computed from the manifests' blobs (db/quota.py)."""
+
+    __tablename__ = "namespace_quota"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), unique=True)
+    limit_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class QuotaLimit(Base):
+    """A threshold of a quota (Quay's ``quotalimits``): ``quota_type`` ``Warning`` or ``Reject`` at
+    ``percent_of_limit`` percent of the quota's bytes."""
+
+    __tablename__ = "quota_limit"
+    __table_args__ = (
+        UniqueConstraint("quota_id", "quota_type", "percent_of_limit", name="uq_quota_limit_quota_type_percent"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    quota_id: Mapped[int] = mapped_column(ForeignKey("namespace_quota.id", ondelete="CASCADE"), index=True)
+    quota_type: Mapped[str] = mapped_column(String(16))
+    percent_of_limit: Mapped[int] = mapped_column(Integer)

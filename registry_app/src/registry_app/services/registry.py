@@ -43,6 +43,7 @@ from registry_app.services.errors import (
 )
 from registry_app.services.identity import IdentityError
 from registry_app.services.names import check_digest, check_tag, is_digest, split_repository
+from registry_app.services.quota import QuotaExceeded, QuotaService
 from registry_app.services.uploads import UploadActivity
 from registry_app.settings.limits import DEFAULT_MAX_MANIFEST_SIZE
 from registry_app.settings.uploads import UploadSettings
@@ -269,6 +270,8 @@ class RegistryService:
         # those this process works on, so that the collector never deletes one in use.
         self.upload_settings = uploads or UploadSettings()
         self.activity = UploadActivity(store, self.upload_settings.touch_interval_s)
+        # Namespace quotas (services/quota.py), set by wiring when FEATURE_QUOTA_MANAGEMENT is on.
+        self.quota: QuotaService | None = None
 
     # -- access --------------------------------------------------------------------------------
     def access(self, ident: Identity, name: str, action: str, create: bool = False) -> Access:
@@ -490,6 +493,7 @@ class RegistryService:
                 },
             )
         self._still_open(upload_id, row.updated_ms)
+        self._check_upload_quota(acc, upload_id)
         try:
             writer = self.storage.open_upload(upload_id, row.size, row.storage_state)
         except StorageError as exc:
@@ -555,6 +559,7 @@ class RegistryService:
         if row is None:
             raise BlobUploadUnknown("blob upload unknown to registry", {"uuid": upload_id})
         self._still_open(upload_id, row.updated_ms)
+        self._check_upload_quota(acc, upload_id)
         self.activity.hold(upload_id)  # hashing a large upload may take longer than the age
         try:
             self._complete(acc, upload_id, digest, algorithm, row)
@@ -595,6 +600,18 @@ class RegistryService:
             raise storage_error(exc, upload_id) from None
         self._db(self.store.publish_upload, upload_id, acc.repo.id, digest, row.size)
         self._drop_pipe(upload_id)
+
+    def _check_upload_quota(self, acc: Access, upload_id: str) -> None:
+        """Quay's check before an upload's chunk or completion: over a Reject limit the upload is
+        cancelled (its bytes deleted) and the push refused with QuotaExceeded."""
+        if self.quota is None:
+            return
+        assert acc.repo is not None
+        try:
+            self._db(self.quota.check_upload, acc.repo)
+        except QuotaExceeded:
+            self.cancel_upload(acc, upload_id)
+            raise
 
     def cancel_upload(self, acc: Access, upload_id: str) -> None:
         assert acc.repo is not None
@@ -659,6 +676,8 @@ class RegistryService:
         for tag in tags:
             check_tag(tag)
         parsed = mf.parse(content, content_type)
+        if self.quota is not None:  # refused before anything is stored: no manifest, no tag moved
+            self._db(self.quota.check_manifest, acc.repo, list(parsed.blobs))
         try:
             moved = self._db(
                 self.store.put_manifest,

@@ -25,6 +25,7 @@ from registry_app.settings.keys import Secrets
 from registry_app.settings.ldap import LdapSettings
 from registry_app.settings.limits import LimitSettings
 from registry_app.settings.notifications import MailSettings, NotificationSettings
+from registry_app.settings.quota import QuotaSettings
 from registry_app.settings.scanner import ScannerSettings
 from registry_app.settings.server import ServerSettings
 from registry_app.settings.storage import StorageSettings
@@ -50,6 +51,7 @@ class Settings:
     ldap: LdapSettings | None = None
     scanner: ScannerSettings | None = None
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    quota: QuotaSettings | None = None  # None unless FEATURE_QUOTA_MANAGEMENT is on
 
 
 def settings_from_values(
@@ -79,6 +81,11 @@ def settings_from_values(
         ldap=LdapSettings.from_values(values, config_dir) if auth.authentication_type == "LDAP" else None,
         scanner=ScannerSettings.from_values(values, server.hostname, server.scheme),
         notifications=NotificationSettings.from_values(values, server.scheme, server.hostname, config_dir),
+        quota=(
+            QuotaSettings.from_values(values, server.hostname, server.scheme)
+            if values.get("FEATURE_QUOTA_MANAGEMENT")
+            else None
+        ),
     )
 
 
@@ -89,6 +96,7 @@ __all__ = [
     "LimitSettings",
     "MailSettings",
     "NotificationSettings",
+    "QuotaSettings",
     "ScannerSettings",
     "Secrets",
     "ServerSettings",

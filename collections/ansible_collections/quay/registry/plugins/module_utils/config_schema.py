@@ -160,6 +160,16 @@ SCHEMA = {
             'pattern': '^(sqlite|postgresql|postgres)(\\+[a-z0-9]+)?://',
             'type': 'string',
         },
+        'DEFAULT_SYSTEM_REJECT_QUOTA_BYTES': {
+            'description': (
+                'with FEATURE_QUOTA_MANAGEMENT: a Reject limit in bytes for e'
+                "very namespace without a quota of its own (Quay's key; 0, th"
+                'e default: none)'
+            ),
+            'maximum': 9223372036854775807,
+            'minimum': 0,
+            'type': 'integer',
+        },
         'DEFAULT_TAG_EXPIRATION': {
             'pattern': '^[0-9]+[smhdw]$',
             'type': 'string',
@@ -228,6 +238,14 @@ SCHEMA = {
                 'rs too (with FEATURE_ANONYMOUS_ACCESS); off (default): anony'
                 'mous catalog requests are challenged (401) and signed-in cal'
                 'lers see the repositories they hold a role on.'
+            ),
+            'type': 'boolean',
+        },
+        'FEATURE_QUOTA_MANAGEMENT': {
+            'description': (
+                'namespace storage quotas: the /api/v1 quota endpoints, consu'
+                "mption reports, Warning/Reject limits checked on push (Quay'"
+                's key; default false)'
             ),
             'type': 'boolean',
         },
