@@ -390,7 +390,7 @@ def test_every_molecule_scenario_is_a_heavy_job_selected_by_what_it_imports(real
         # What does not exist yet: a new role or module deploys with every scenario until the map
         # says better; a new scenario file selects its scenario; an unknown directory, everything.
         (f"{COLL}/roles/haproxy/tasks/main.yml", "all"),
-        (f"{COLL}/plugins/modules/quay_quota.py", "all"),
+        (f"{COLL}/plugins/modules/quay_mirror_example.py", "all"),
         ("molecule/containers/verify_s3.yml", {"molecule-containers"}),
         ("deploy/helm/quay-registry/Chart.yaml", "all"),
         ("scripts/new-tool", "all"),
