@@ -32,6 +32,7 @@ from registry_app.storage import BlobStorage, make_storage
 from registry_app.workers.audit import AuditFlushWorker
 from registry_app.workers.base import Lease, Mode, Worker, WorkerGroup, lease_ttl_s
 from registry_app.workers.clair_cleanup import ClairCleanupWorker
+from registry_app.workers.gc import BlobGcWorker, GcWorker
 from registry_app.workers.security import LEASE_NAME as SECURITY_LEASE
 from registry_app.workers.security import SecurityWorker
 from registry_app.workers.uploads import LEASE_NAME as UPLOADS_LEASE
@@ -192,13 +193,36 @@ def _uploads_off(settings: Settings) -> str | None:
     return settings.uploads.collector_off_because
 
 
+def build_gc(core: Core) -> Any:
+    """The garbage collector (services/gc.py); Clair's index reports of what it deletes are
+    queued for the clair-cleanup worker when the scanner is on."""
+    from registry_app.db.gc import GcStore
+    from registry_app.services.gc import GarbageCollector, GcSettings
+
+    settings = GcSettings.from_config(core.config)
+    return GarbageCollector(GcStore(core.engine), core.storage, settings, core.registry.on_manifests_deleted)
+
+
+def _gc_off(config: Config) -> str | None:
+    from registry_app.services.gc import GcSettings
+
+    settings = GcSettings.from_config(config)
+    if not settings.enabled:
+        return "FEATURE_GARBAGE_COLLECTION is false"
+    if settings.interval_s <= 0:
+        return "GARBAGE_COLLECTION_FREQUENCY is 0: only `registry-app gc` collects"
+    return None
+
+
 WORKERS: tuple[WorkerEntry, ...] = (
     WorkerEntry(SecurityWorker, _scanner_off, _security),
     WorkerEntry(ClairCleanupWorker, _cleanup_off, _clair_cleanup),
     WorkerEntry(UploadCollectorWorker, _uploads_off, _uploads),
     WorkerEntry(AuditFlushWorker, lambda _s: None, lambda core: AuditFlushWorker(core.audit)),
     WorkerEntry(UploadActivityWorker, lambda _s: None, lambda core: UploadActivityWorker(core.registry.activity)),
-    # Next: GC, notification delivery (a QUEUE on repository_event), mirroring.
+    WorkerEntry(GcWorker, _gc_off, lambda core: GcWorker(build_gc(core))),
+    WorkerEntry(BlobGcWorker, _gc_off, lambda core: BlobGcWorker(build_gc(core))),
+    # Next: notification delivery (a QUEUE on repository_event), mirroring.
 )
 
 
@@ -288,6 +312,7 @@ __all__ = [
     "WorkerEntry",
     "build_core",
     "build_external_logins",
+    "build_gc",
     "build_sessions",
     "build_workers",
     "create_app",

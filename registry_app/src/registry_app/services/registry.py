@@ -368,9 +368,8 @@ class RegistryService:
         for r in candidates:
             if self.auth.role(reader, r.namespace, r) is None:
                 continue
-            size = self._db(self.store.blob_in_repo, r.id, digest)
-            if size is not None and self.storage.blob_size(digest) is not None:
-                self._db(self.store.link_blob, acc.repo.id, digest, size)
+            present = lambda d: self.storage.blob_size(d) is not None  # noqa: E731
+            if self._db(self.store.mount_blob, acc.repo.id, r.id, digest, present):
                 return True
         return False
 
@@ -587,11 +586,13 @@ class RegistryService:
                 "nothing was stored",
                 {"expected": digest, "actual": actual, "size": row.size},
             )
-        try:
+        def commit() -> None:  # under the blob row's lock (docs/gc.md)
             self.storage.commit_upload(upload_id, row.size, digest, row.storage_state)
+
+        try:
+            self._db(self.store.publish_upload, upload_id, acc.repo.id, digest, row.size, commit)
         except StorageError as exc:
             raise storage_error(exc, upload_id) from None
-        self._db(self.store.publish_upload, upload_id, acc.repo.id, digest, row.size)
         self._drop_pipe(upload_id)
 
     def cancel_upload(self, acc: Access, upload_id: str) -> None:
