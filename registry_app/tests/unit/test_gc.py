@@ -281,7 +281,7 @@ def test_race_pushes_sharing_layers_while_collectors_run(world: World, collector
         while not stop.is_set():
             try:
                 gc.run_pass()
-            except BaseException as exc:  # noqa: BLE001 (reported below)
+            except BaseException as exc:  # reported below
                 errors.append(exc)
                 return
 
