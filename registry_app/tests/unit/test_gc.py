@@ -322,3 +322,22 @@ def test_race_pushes_sharing_layers_while_collectors_run(world: World, collector
     for (digest,) in rows:
         assert world.storage.read_blob(digest), digest
         assert world.store.blob_in_repo(world.repo_id, digest) is not None
+
+
+def test_read_only_look_finds_work_only_where_a_pass_removes_something(world: World) -> None:
+    """The pass takes the write lock only when a read-only look finds something it could remove:
+    an old, kept index with its children and a referrer is no work; a tag past the window is."""
+    layer = world.blob(b"steady layer")
+    child = world.manifest([layer], [], salt="steady child")
+    index = world.manifest([], ["multi"], children=[child])
+    world.manifest([], [], subject=index, salt="steady signature")
+    world.age_everything(20 * DAY_MS)
+    now = int(time.time() * 1000)
+    grace_ms, window_s = HOUR_S * 1000, 14 * 86400
+    assert not world.gc_store._has_work(world.repo_id, now, grace_ms, window_s)
+    assert world.collector().run_pass().manifests == []
+    assert world.store.delete_tag(world.repo_id, "multi")
+    assert not world.gc_store._has_work(world.repo_id, now, grace_ms, window_s)  # within the window
+    world.age_everything(20 * DAY_MS)
+    assert world.gc_store._has_work(world.repo_id, int(time.time() * 1000), grace_ms, window_s)
+    assert len(world.collector().run_pass().manifests) == 3

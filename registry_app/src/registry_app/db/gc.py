@@ -121,10 +121,57 @@ class GcStore:
     ) -> RepoCollection | None:
         """One repository's pass (see the module docstring). None when the repository is gone or,
         on PostgreSQL, locked by a push or another collector right now (it is tried next round)."""
+        if not dry_run and not self._has_work(repo_id, now_ms, grace_ms, default_window_s):
+            return RepoCollection(repo_id)
         result: RepoCollection | None = None
         with self._tx(dry_run) as conn:
             result = self._collect_repository(conn, repo_id, now_ms, grace_ms, default_window_s)
         return result
+
+    def _has_work(self, repo_id: int, now: int, grace_ms: int, default_window_s: int) -> bool:
+        """A read-only look (no write lock, which on SQLite every push waits for) at whether the
+        pass could remove anything: a tag row past the window, an old manifest that no tag row,
+        index or present subject obviously keeps, or an old link no manifest of R references. A
+        false positive only costs a pass; the pass itself decides (under the lock) what goes."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(U.c.tag_expiration_s).join(R, R.c.namespace_id == U.c.id).where(R.c.id == repo_id)
+            ).first()
+            if row is None:
+                return False
+            cutoff = now - (default_window_s if row[0] is None else int(row[0])) * 1000
+            ended = select(T.c.id).where(
+                T.c.repository_id == repo_id,
+                or_(T.c.lifetime_end_ms < cutoff, and_(T.c.expiration_ms.is_not(None), T.c.expiration_ms < cutoff)),
+            )
+            if conn.execute(ended.limit(1)).first() is not None:
+                return True
+            subject = M.alias("subject")
+            loose = select(M.c.id).where(
+                M.c.repository_id == repo_id,
+                M.c.created_ms < now - grace_ms,
+                ~exists(select(T.c.id).where(T.c.manifest_id == M.c.id)),
+                ~exists(select(MC.c.child_id).where(MC.c.child_id == M.c.id)),
+                or_(
+                    M.c.subject_digest.is_(None),
+                    ~exists(
+                        select(subject.c.id).where(
+                            subject.c.repository_id == repo_id, subject.c.digest == M.c.subject_digest
+                        )
+                    ),
+                ),
+            )
+            if conn.execute(loose.limit(1)).first() is not None:
+                return True
+            referenced = (
+                select(MB.c.blob_id)
+                .join(M, M.c.id == MB.c.manifest_id)
+                .where(M.c.repository_id == repo_id, MB.c.blob_id == RB.c.blob_id)
+            )
+            stale = select(RB.c.blob_id).where(
+                RB.c.repository_id == repo_id, RB.c.created_ms < now - grace_ms, ~exists(referenced)
+            )
+            return conn.execute(stale.limit(1)).first() is not None
 
     def _collect_repository(
         self, conn: Connection, repo_id: int, now: int, grace_ms: int, default_window_s: int
