@@ -341,3 +341,21 @@ def test_read_only_look_finds_work_only_where_a_pass_removes_something(world: Wo
     world.age_everything(20 * DAY_MS)
     assert world.gc_store._has_work(world.repo_id, int(time.time() * 1000), grace_ms, window_s)
     assert len(world.collector().run_pass().manifests) == 3
+
+
+def test_deleted_namespace_frees_its_storage(world: World) -> None:
+    """Deleting an organization cascades its repositories' rows away at once; the blob pass then
+    deletes the files that no other namespace references."""
+    from registry_app.db.identity import IdentityStore
+
+    gone = world.store.create_repo("doomed-org", "app", "private", True)
+    theirs = world.blob(b"only in the doomed organization", repo_id=gone.id)
+    shared = world.blob(b"in both namespaces", repo_id=gone.id)
+    world.manifest([theirs, shared], ["v1"], repo_id=gone.id)
+    world.blob(b"in both namespaces")
+    world.manifest([shared], ["keep"])
+    org = world.store.get_user("doomed-org")
+    assert org is not None
+    IdentityStore(world.store.engine).delete_account(org.id)
+    report = world.collector().run_pass()
+    assert report.blobs == [theirs] and not world.on_disk(theirs) and world.on_disk(shared)
