@@ -25,6 +25,7 @@ from registry_app.db.leases import LeaseStore
 from registry_app.db.store import Store
 from registry_app.services.audit import AuditLog
 from registry_app.services.auth import AuthService, DirectoryAuth
+from registry_app.services.gc import GarbageCollector
 from registry_app.services.registry import RegistryService
 from registry_app.services.secscan import SecurityScanner
 from registry_app.settings import Settings
@@ -193,11 +194,11 @@ def _uploads_off(settings: Settings) -> str | None:
     return settings.uploads.collector_off_because
 
 
-def build_gc(core: Core) -> Any:
+def build_gc(core: Core) -> GarbageCollector:
     """The garbage collector (services/gc.py); Clair's index reports of what it deletes are
     queued for the clair-cleanup worker when the scanner is on."""
     from registry_app.db.gc import GcStore
-    from registry_app.services.gc import GarbageCollector, GcSettings
+    from registry_app.services.gc import GcSettings
 
     settings = GcSettings.from_config(core.config)
     return GarbageCollector(GcStore(core.engine), core.storage, settings, core.registry.on_manifests_deleted)

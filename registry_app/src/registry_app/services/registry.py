@@ -365,10 +365,13 @@ class RegistryService:
         # scope: tokens come only from /v2/auth with the same user's credentials, and clients
         # (and the conformance suite) reuse the token of the target repository for mounts.
         reader = dataclasses.replace(acc.ident, access=None, via="basic")
+
+        def present(d: str) -> bool:  # asked under the blob row's lock (docs/gc.md)
+            return self.storage.blob_size(d) is not None
+
         for r in candidates:
             if self.auth.role(reader, r.namespace, r) is None:
                 continue
-            present = lambda d: self.storage.blob_size(d) is not None  # noqa: E731
             if self._db(self.store.mount_blob, acc.repo.id, r.id, digest, present):
                 return True
         return False
