@@ -285,19 +285,26 @@ def test_race_pushes_sharing_layers_while_collectors_run(world: World, collector
                 errors.append(exc)
                 return
 
+    def push(n: int, round_: int) -> bool:
+        layers = [world.blob(shared[(n + round_ + k) % len(shared)]) for k in range(2)]
+        layers.append(world.blob(f"client {n} round {round_}".encode()))
+        try:
+            world.manifest(layers, [f"c{n}"], salt=f"{n}-{round_}")
+        except MissingReferences:
+            return False  # a link collected between upload and PUT: a clean refusal
+        return True
+
     def client(n: int) -> int:
         pushed = 0
-        for round_ in range(6):
-            layers = [world.blob(shared[(n + round_ + k) % len(shared)]) for k in range(2)]
-            layers.append(world.blob(f"client {n} round {round_}".encode()))
-            try:
-                world.manifest(layers, [f"c{n}"], salt=f"{n}-{round_}")
-            except MissingReferences:
-                continue  # a link collected between upload and PUT: a clean refusal, pushed again
-            pushed += 1
-            if round_ % 3 == 2:
+        for round_ in range(5):
+            if push(n, round_):
+                pushed += 1
+            if round_ % 3 == 1:
                 world.store.delete_tag(world.repo_id, f"c{n}")
-        return pushed
+        for _attempt in range(100):  # the last push is retried as a client would, until it lands
+            if push(n, 5):
+                return pushed + 1
+        raise AssertionError(f"client {n}: the last push never landed")
 
     threads = [threading.Thread(target=collect) for _ in range(collectors)]
     for t in threads:
@@ -310,16 +317,20 @@ def test_race_pushes_sharing_layers_while_collectors_run(world: World, collector
         for t in threads:
             t.join()
     assert not errors, errors
-    assert pushed > 0
+    assert pushed >= 8
     with world.store.engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT DISTINCT b.digest FROM tag t JOIN manifest_blob mb ON mb.manifest_id = t.manifest_id "
+                "SELECT t.name, b.digest FROM tag t JOIN manifest_blob mb ON mb.manifest_id = t.manifest_id "
                 "JOIN blob b ON b.id = mb.blob_id WHERE t.lifetime_end_ms IS NULL"
             )
         ).all()
-    assert rows
-    for (digest,) in rows:
+    per_tag: dict[str, list[str]] = {}
+    for name, digest in rows:
+        per_tag.setdefault(name, []).append(digest)
+    assert sorted(per_tag) == sorted(f"c{n}" for n in range(8))
+    assert all(len(digests) == 3 for digests in per_tag.values()), per_tag
+    for digest in {d for digests in per_tag.values() for d in digests}:
         assert world.storage.read_blob(digest), digest
         assert world.store.blob_in_repo(world.repo_id, digest) is not None
 
