@@ -370,3 +370,16 @@ def test_deleted_namespace_frees_its_storage(world: World) -> None:
     IdentityStore(world.store.engine).delete_account(org.id)
     report = world.collector().run_pass()
     assert report.blobs == [theirs] and not world.on_disk(theirs) and world.on_disk(shared)
+
+
+def test_deleted_manifests_are_handed_to_the_clair_cleanup_hook(world: World) -> None:
+    """The digests the collector deletes go to ``on_manifests_deleted`` (wired to the scanner's
+    clair-cleanup queue when FEATURE_SECURITY_SCANNER is on); a dry run hands over nothing."""
+    layer = world.blob(b"scanned layer")
+    m = world.manifest([layer], ["scanned"])
+    assert world.store.delete_tag(world.repo_id, "scanned")
+    world.age_everything(20 * DAY_MS)
+    handed: list[str] = []
+    gc = GarbageCollector(world.gc_store, world.storage, GcSettings(), on_manifests_deleted=handed.extend)
+    assert gc.run_pass(dry_run=True).manifests == [m] and handed == []
+    assert gc.run_pass().manifests == [m] and handed == [m]

@@ -18,7 +18,7 @@ from registry_app.config import Config, ConfigError, embedded_default
 from registry_app.db.leases import LeaseStore
 from registry_app.db.models import LogEntry, SecscanCleanup
 from registry_app.settings import Settings
-from registry_app.wiring import Core, build_core, build_workers, select_workers
+from registry_app.wiring import Core, build_core, build_gc, build_workers, select_workers
 from registry_app.workers.audit import AuditFlushWorker
 from registry_app.workers.base import Lease, lease_ttl_s
 from registry_app.workers.clair_cleanup import ClairCleanupWorker
@@ -106,6 +106,9 @@ def test_gc_workers_follow_quay_keys(tmp_path: Path) -> None:
     assert names(select_workers(config(tmp_path, FEATURE_GARBAGE_COLLECTION=False), None)) == ["uploads", *LOCAL]
     with pytest.raises(ConfigError, match="GARBAGE_COLLECTION_FREQUENCY is 0"):
         select_workers(config(tmp_path, GARBAGE_COLLECTION_FREQUENCY=0), ["gc"])
+    scanning = build_core(scanner_config(tmp_path))
+    assert scanning.secscan is not None
+    assert build_gc(scanning).on_manifests_deleted == scanning.secscan.manifests_deleted  # Clair cleanup
 
 
 def test_built_workers_are_wired_to_the_scanner(tmp_path: Path) -> None:
