@@ -41,7 +41,8 @@ sys.path.insert(0, str(SRC))
 from registry_app.db.engine import make_engine, migrate  # noqa: E402
 from registry_app.db.gc import GcStore  # noqa: E402
 from registry_app.db.store import Store  # noqa: E402
-from registry_app.services.gc import GarbageCollector, GcSettings  # noqa: E402
+from registry_app.services.gc import GarbageCollector  # noqa: E402
+from registry_app.settings.gc import GcSettings  # noqa: E402
 from registry_app.storage.filesystem import FilesystemStorage  # noqa: E402
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -277,7 +277,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
     what it removed or, with --dry-run, would remove (docs/gc.md)."""
     from registry_app.wiring import build_core, build_gc
 
-    core = build_core(load_config(args))
+    core = build_core(load_config(args).settings)
     report = build_gc(core).run_pass(dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     for digest in report.manifests:

@@ -198,21 +198,18 @@ def build_gc(core: Core) -> GarbageCollector:
     """The garbage collector (services/gc.py); Clair's index reports of what it deletes are
     queued for the clair-cleanup worker when the scanner is on."""
     from registry_app.db.gc import GcStore
-    from registry_app.services.gc import GcSettings
 
-    settings = GcSettings.from_config(core.config)
-    return GarbageCollector(GcStore(core.engine), core.storage, settings, core.registry.on_manifests_deleted)
+    return GarbageCollector(
+        GcStore(core.engine),
+        core.storage,
+        core.settings.gc,
+        core.settings.tags,
+        on_manifests_deleted=core.registry.on_manifests_deleted,
+    )
 
 
-def _gc_off(config: Config) -> str | None:
-    from registry_app.services.gc import GcSettings
-
-    settings = GcSettings.from_config(config)
-    if not settings.enabled:
-        return "FEATURE_GARBAGE_COLLECTION is false"
-    if settings.interval_s <= 0:
-        return "GARBAGE_COLLECTION_FREQUENCY is 0: only `registry-app gc` collects"
-    return None
+def _gc_off(settings: Settings) -> str | None:
+    return settings.gc.workers_off_because
 
 
 WORKERS: tuple[WorkerEntry, ...] = (
@@ -262,7 +259,6 @@ def build_workers(core: Core, names: Sequence[str] | None = None) -> WorkerGroup
     return WorkerGroup(entry.build(core) for entry in select_workers(core.settings, names))
 
 
-
 def build_sessions(core: Core) -> Any:
     """The web UI's sign-in sessions (services/sessions.py over db/sessions.py), with Quay's
     SESSION_TIMEOUT (default 31d) and FRESH_LOGIN_TIMEOUT (default 10m)."""
@@ -306,6 +302,7 @@ def build_external_logins(core: Core) -> Any:
         external_url=settings.server.base_url,
         user_creation=settings.auth.user_creation,
     )
+
 
 __all__ = [
     "WORKERS",

@@ -20,7 +20,8 @@ from sqlalchemy import text
 from registry_app.db.engine import make_engine, migrate
 from registry_app.db.gc import GcStore, kept_manifests
 from registry_app.db.store import MissingReferences, Store
-from registry_app.services.gc import GarbageCollector, GcSettings
+from registry_app.services.gc import GarbageCollector
+from registry_app.settings import GcSettings, Settings, TagSettings
 from registry_app.storage.filesystem import FilesystemStorage
 
 HOUR_S = 3600
@@ -37,7 +38,9 @@ class World:
         self.gc_store = GcStore(store.engine)
 
     def collector(self, grace_s: int = HOUR_S, window_s: int = 14 * 86400) -> GarbageCollector:
-        return GarbageCollector(self.gc_store, self.storage, GcSettings(grace_s=grace_s, default_window_s=window_s))
+        return GarbageCollector(
+            self.gc_store, self.storage, GcSettings(grace_s=grace_s), TagSettings(default_expiration_s=window_s)
+        )
 
     def blob(self, data: bytes, repo_id: int | None = None) -> str:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
@@ -271,7 +274,7 @@ def test_race_pushes_sharing_layers_while_collectors_run(world: World, collector
     and deleting tags) while collectors with no grace period and no time machine run without a
     pause; then every tagged manifest's blobs are readable from storage."""
     with world.store.engine.begin() as conn:
-        conn.execute(text("UPDATE \"user\" SET tag_expiration_s = 0"))
+        conn.execute(text('UPDATE "user" SET tag_expiration_s = 0'))
     shared = [f"shared layer {i}".encode() * 50 for i in range(4)]
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -383,3 +386,32 @@ def test_deleted_manifests_are_handed_to_the_clair_cleanup_hook(world: World) ->
     gc = GarbageCollector(world.gc_store, world.storage, GcSettings(), on_manifests_deleted=handed.extend)
     assert gc.run_pass(dry_run=True).manifests == [m] and handed == []
     assert gc.run_pass().manifests == [m] and handed == [m]
+
+
+def test_gc_keys_are_decided_into_settings(tmp_path: Path) -> None:
+    """Absent keys take Quay's defaults (on, every 30 s) and ours (1h grace); set keys are read
+    through the loader into settings.gc, and the time-machine window and whether users may change
+    it into settings.tags."""
+    from registry_app.config import load_bundle
+    from tests.support.bundle import write_bundle
+
+    def load(**values: object) -> Settings:
+        bundle = write_bundle(tmp_path / f"bundle-{uuid.uuid4().hex}", SERVER_HOSTNAME="registry.test", **values)
+        return load_bundle(bundle).settings
+
+    plain = load()
+    assert (plain.gc.enabled, plain.gc.interval_s, plain.gc.grace_s) == (True, 30.0, HOUR_S)
+    assert plain.gc.workers_off_because is None
+    assert (plain.tags.default_expiration_s, plain.tags.change_expiration) == (14 * 86400, True)
+    set_ = load(
+        FEATURE_GARBAGE_COLLECTION=False,
+        GARBAGE_COLLECTION_FREQUENCY=0,
+        REGISTRY_APP_GC_GRACE="10m",
+        DEFAULT_TAG_EXPIRATION="1d",
+        FEATURE_CHANGE_TAG_EXPIRATION=False,
+    )
+    assert (set_.gc.enabled, set_.gc.interval_s, set_.gc.grace_s) == (False, 0.0, 600)
+    assert set_.gc.workers_off_because == "FEATURE_GARBAGE_COLLECTION is false"
+    assert (set_.tags.default_expiration_s, set_.tags.change_expiration) == (86400, False)
+    stopped = load(GARBAGE_COLLECTION_FREQUENCY=0).gc
+    assert stopped.workers_off_because == "GARBAGE_COLLECTION_FREQUENCY is 0: only `registry-app gc` collects"

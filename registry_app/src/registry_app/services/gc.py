@@ -14,42 +14,16 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from registry_app.db.gc import GcStore
-from registry_app.services.uploads import parse_duration
+from registry_app.settings.gc import GcSettings
+from registry_app.settings.tags import TagSettings
 from registry_app.storage.base import BlobStorage
 
 log = logging.getLogger("registry_app.gc")
 
-DEFAULT_INTERVAL_S = 30  # Quay's GARBAGE_COLLECTION_FREQUENCY default
-DEFAULT_GRACE = "1h"
-DEFAULT_WINDOW = "2w"  # Quay's DEFAULT_TAG_EXPIRATION
 REPO_BATCH = 200
 BLOB_BATCH = 100
-
-
-@dataclass(frozen=True)
-class GcSettings:
-    """FEATURE_GARBAGE_COLLECTION (Quay, default true), GARBAGE_COLLECTION_FREQUENCY (Quay,
-    seconds, default 30), REGISTRY_APP_GC_GRACE (how long a manifest pushed by digest and an
-    unreferenced blob link live; default 1h) and DEFAULT_TAG_EXPIRATION (the time-machine window
-    of namespaces that set none)."""
-
-    enabled: bool = True
-    interval_s: float = DEFAULT_INTERVAL_S
-    grace_s: int = parse_duration(DEFAULT_GRACE)
-    default_window_s: int = parse_duration(DEFAULT_WINDOW)
-
-    @classmethod
-    def from_config(cls, config: Any) -> GcSettings:
-        window = str(config.get("DEFAULT_TAG_EXPIRATION") or DEFAULT_WINDOW)
-        return cls(
-            enabled=bool(config.get("FEATURE_GARBAGE_COLLECTION", True)),
-            interval_s=float(config.get("GARBAGE_COLLECTION_FREQUENCY", DEFAULT_INTERVAL_S)),
-            grace_s=parse_duration(str(config.get("REGISTRY_APP_GC_GRACE") or DEFAULT_GRACE)),
-            default_window_s=parse_duration(window),
-        )
 
 
 @dataclass
@@ -84,11 +58,15 @@ class GarbageCollector:
         store: GcStore,
         storage: BlobStorage,
         settings: GcSettings,
+        tags: TagSettings | None = None,
         on_manifests_deleted: Callable[[list[str]], None] | None = None,
     ) -> None:
+        """``tags`` gives the time-machine window of namespaces that set none
+        (DEFAULT_TAG_EXPIRATION; Quay's two weeks when None)."""
         self.store = store
         self.storage = storage
         self.settings = settings
+        self.default_window_s = (tags or TagSettings()).default_expiration_s
         self.on_manifests_deleted = on_manifests_deleted
 
     def collect_repositories(self, keep_going: Callable[[], bool] = lambda: True) -> GcReport:
@@ -101,9 +79,7 @@ class GarbageCollector:
             for rid in ids:
                 if not keep_going():
                     return report
-                out = self.store.collect_repository(
-                    rid, _now_ms(), self.settings.grace_s * 1000, self.settings.default_window_s
-                )
+                out = self.store.collect_repository(rid, _now_ms(), self.settings.grace_s * 1000, self.default_window_s)
                 if out is None:
                     continue
                 report.tags_purged += out.tags_purged
@@ -138,9 +114,7 @@ class GarbageCollector:
             while batch := self.store.repository_ids(after, REPO_BATCH):
                 ids += batch
                 after = batch[-1]
-            repos, blobs = self.store.dry_run_all(
-                ids, _now_ms(), self.settings.grace_s * 1000, self.settings.default_window_s
-            )
+            repos, blobs = self.store.dry_run_all(ids, _now_ms(), self.settings.grace_s * 1000, self.default_window_s)
             report = GcReport(dry_run=True, blobs=list(blobs.digests), bytes=blobs.bytes)
             for r in repos:
                 report.tags_purged += r.tags_purged

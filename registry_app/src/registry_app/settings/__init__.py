@@ -21,6 +21,7 @@ from typing import Any
 
 from registry_app.settings.auth import AuthSettings, ThrottleSettings
 from registry_app.settings.database import DatabaseSettings
+from registry_app.settings.gc import GcSettings
 from registry_app.settings.keys import Secrets
 from registry_app.settings.ldap import LdapSettings
 from registry_app.settings.limits import LimitSettings
@@ -48,6 +49,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     ldap: LdapSettings | None = None
     scanner: ScannerSettings | None = None
+    gc: GcSettings = field(default_factory=GcSettings)
 
 
 def settings_from_values(
@@ -76,12 +78,14 @@ def settings_from_values(
         web=WebSettings.from_values(values, server.scheme),
         ldap=LdapSettings.from_values(values, config_dir) if auth.authentication_type == "LDAP" else None,
         scanner=ScannerSettings.from_values(values, server.hostname, server.scheme),
+        gc=GcSettings.from_values(values),
     )
 
 
 __all__ = [
     "AuthSettings",
     "DatabaseSettings",
+    "GcSettings",
     "LdapSettings",
     "LimitSettings",
     "ScannerSettings",

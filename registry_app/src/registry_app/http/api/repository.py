@@ -231,7 +231,7 @@ def get_repo(namespace: str, repository: str, ident: Caller, ctx: Ctx) -> dict[s
         "tag_expiration_s": (
             info.namespace_tag_expiration_s
             if info.namespace_tag_expiration_s is not None
-            else ctx.auth.identity.timespan_seconds(str(ctx.config.get("DEFAULT_TAG_EXPIRATION") or "2w"))
+            else ctx.settings.tags.default_expiration_s
         ),
         "is_free_account": True,
         "state": info.state,
