@@ -130,4 +130,4 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-__all__ = ["GarbageCollector", "GcReport", "GcSettings"]
+__all__ = ["GarbageCollector", "GcReport"]
