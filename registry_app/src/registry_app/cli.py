@@ -1,4 +1,5 @@
-"""``registry-app``: serve | worker | migrate | config validate | user create | repo visibility | uploads cleanup."""
+"""``registry-app``: serve | worker | migrate | config validate | user create | repo visibility | uploads cleanup |
+gc."""
 
 from __future__ import annotations
 
@@ -271,6 +272,22 @@ def cmd_uploads_cleanup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gc(args: argparse.Namespace) -> int:
+    """One garbage collection pass (what the gc and blob-gc workers do every interval), printing
+    what it removed or, with --dry-run, would remove (docs/gc.md)."""
+    from registry_app.wiring import build_core, build_gc
+
+    core = build_core(load_config(args).settings)
+    report = build_gc(core).run_pass(dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for digest in report.manifests:
+        print(f"{verb} manifest {digest}")
+    for digest in report.blobs:
+        print(f"{verb} blob {digest}")
+    print(report.summary())
+    return 0
+
+
 def cmd_repo_visibility(args: argparse.Namespace) -> int:
     from registry_app.services.names import split_repository
 
@@ -355,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dry-run", action="store_true", help="print what would be removed; remove nothing")
     common(c)
     c.set_defaults(func=cmd_uploads_cleanup)
+
+    p = sub.add_parser("gc", help="run one garbage collection pass (manifests, blobs, bytes)")
+    p.add_argument("--dry-run", action="store_true", help="print what would be removed; remove nothing")
+    common(p)
+    p.set_defaults(func=cmd_gc)
     return parser
 
 

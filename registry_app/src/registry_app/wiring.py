@@ -26,6 +26,7 @@ from registry_app.db.notifications import NotificationStore
 from registry_app.db.store import Store
 from registry_app.services.audit import AuditLog
 from registry_app.services.auth import AuthService, DirectoryAuth
+from registry_app.services.gc import GarbageCollector
 from registry_app.services.notifications import NotificationService
 from registry_app.services.registry import RegistryService
 from registry_app.services.secscan import SecurityScanner
@@ -34,6 +35,7 @@ from registry_app.storage import BlobStorage, make_storage
 from registry_app.workers.audit import AuditFlushWorker
 from registry_app.workers.base import Lease, Mode, Worker, WorkerGroup, lease_ttl_s
 from registry_app.workers.clair_cleanup import ClairCleanupWorker
+from registry_app.workers.gc import BlobGcWorker, GcWorker
 from registry_app.workers.notifications import NotificationWorker
 from registry_app.workers.security import LEASE_NAME as SECURITY_LEASE
 from registry_app.workers.security import SecurityWorker
@@ -215,6 +217,22 @@ def _notifications(core: Core) -> Worker:
 
 def _notifications_off(settings: Settings) -> str | None:
     return settings.notifications.worker_off_because
+def build_gc(core: Core) -> GarbageCollector:
+    """The garbage collector (services/gc.py); Clair's index reports of what it deletes are
+    queued for the clair-cleanup worker when the scanner is on."""
+    from registry_app.db.gc import GcStore
+
+    return GarbageCollector(
+        GcStore(core.engine),
+        core.storage,
+        core.settings.gc,
+        core.settings.tags,
+        on_manifests_deleted=core.registry.on_manifests_deleted,
+    )
+
+
+def _gc_off(settings: Settings) -> str | None:
+    return settings.gc.workers_off_because
 
 
 WORKERS: tuple[WorkerEntry, ...] = (
@@ -224,7 +242,9 @@ WORKERS: tuple[WorkerEntry, ...] = (
     WorkerEntry(AuditFlushWorker, lambda _s: None, lambda core: AuditFlushWorker(core.audit)),
     WorkerEntry(UploadActivityWorker, lambda _s: None, lambda core: UploadActivityWorker(core.registry.activity)),
     WorkerEntry(NotificationWorker, _notifications_off, _notifications),
-    # Next: GC, mirroring.
+    WorkerEntry(GcWorker, _gc_off, lambda core: GcWorker(build_gc(core))),
+    WorkerEntry(BlobGcWorker, _gc_off, lambda core: BlobGcWorker(build_gc(core))),
+    # Next: mirroring.
 )
 
 
@@ -261,7 +281,6 @@ def build_workers(core: Core, names: Sequence[str] | None = None) -> WorkerGroup
     """``select_workers`` built on ``core``: ``names`` None for every worker that is on, ``[]``
     for the local ones only (``serve --no-workers``)."""
     return WorkerGroup(entry.build(core) for entry in select_workers(core.settings, names))
-
 
 
 def build_sessions(core: Core) -> Any:
@@ -308,12 +327,14 @@ def build_external_logins(core: Core) -> Any:
         user_creation=settings.auth.user_creation,
     )
 
+
 __all__ = [
     "WORKERS",
     "Core",
     "WorkerEntry",
     "build_core",
     "build_external_logins",
+    "build_gc",
     "build_sessions",
     "build_workers",
     "create_app",

@@ -18,7 +18,7 @@ from registry_app.config import Config, ConfigError, embedded_default
 from registry_app.db.leases import LeaseStore
 from registry_app.db.models import LogEntry, SecscanCleanup
 from registry_app.settings import Settings
-from registry_app.wiring import Core, build_core, build_workers, select_workers
+from registry_app.wiring import Core, build_core, build_gc, build_workers, select_workers
 from registry_app.workers.audit import AuditFlushWorker
 from registry_app.workers.base import Lease, lease_ttl_s
 from registry_app.workers.clair_cleanup import ClairCleanupWorker
@@ -44,13 +44,16 @@ def names(entries: list[Any]) -> list[str]:
 
 
 LOCAL = ["audit-flush", "upload-activity"]
+GC = ["gc", "blob-gc"]
 
 
 def test_which_workers_a_process_runs(tmp_path: Path) -> None:
     plain = config(tmp_path)
-    assert names(select_workers(plain, None)) == ["uploads", "notification", *LOCAL]  # the embedded default
+    assert names(select_workers(plain, None)) == ["uploads", "notification", *GC, *LOCAL]  # the embedded default
     scanning = scanner_config(tmp_path)
-    assert names(select_workers(scanning, None)) == ["security", "clair-cleanup", "uploads", "notification", *LOCAL]
+    assert names(select_workers(scanning, None)) == [
+        "security", "clair-cleanup", "uploads", "notification", *GC, *LOCAL
+    ]
     assert names(select_workers(scanning, [])) == LOCAL  # serve --no-workers
     assert names(select_workers(scanning, ["clair-cleanup", "security", "security"])) == [
         "clair-cleanup",
@@ -58,11 +61,11 @@ def test_which_workers_a_process_runs(tmp_path: Path) -> None:
         *LOCAL,
     ]
     no_cleanup = scanner_config(tmp_path, SECURITY_SCANNER_V4_MANIFEST_CLEANUP=False)
-    assert names(select_workers(no_cleanup, None)) == ["security", "uploads", "notification", *LOCAL]
+    assert names(select_workers(no_cleanup, None)) == ["security", "uploads", "notification", *GC, *LOCAL]
     with pytest.raises(ConfigError) as err:
         select_workers(no_cleanup, ["nope", "audit-flush", "clair-cleanup", "upload-activity"])
     assert err.value.problems == [
-        "nope: no such worker (workers: security, clair-cleanup, uploads, notification)",
+        "nope: no such worker (workers: security, clair-cleanup, uploads, notification, gc, blob-gc)",
         "audit-flush: runs in every process by itself; it is not chosen by name",
         "clair-cleanup: off in this configuration (SECURITY_SCANNER_V4_MANIFEST_CLEANUP is false)",
         "upload-activity: runs in every process by itself; it is not chosen by name",
@@ -78,7 +81,7 @@ def test_the_upload_collector_follows_its_interval(tmp_path: Path) -> None:
         *LOCAL,
     ]
     off = config(tmp_path, REGISTRY_APP_UPLOAD_CLEANUP_INTERVAL="0s", BLOBUPLOAD_CLEANUP_FREQUENCY=60)
-    assert names(select_workers(off, None)) == ["notification", *LOCAL]
+    assert names(select_workers(off, None)) == ["notification", *GC, *LOCAL]
     with pytest.raises(ConfigError) as err:
         select_workers(off, ["uploads"])
     assert err.value.problems == [
@@ -86,11 +89,29 @@ def test_the_upload_collector_follows_its_interval(tmp_path: Path) -> None:
         "only `registry-app uploads cleanup` collects)"
     ]
     quay_off = config(tmp_path, BLOBUPLOAD_CLEANUP_FREQUENCY=0)
-    assert names(select_workers(quay_off, None)) == ["notification", *LOCAL]
+    assert names(select_workers(quay_off, None)) == ["notification", *GC, *LOCAL]
     quay_on = config(tmp_path, BLOBUPLOAD_CLEANUP_FREQUENCY=90)
     worker = build_workers(build_core(quay_on), ["uploads"]).get("uploads")
     assert isinstance(worker, UploadCollectorWorker) and worker.interval_s == 90.0
     assert worker.lease is not None and (worker.lease.name, worker.lease.ttl_s) == (UPLOADS_LEASE, 270.0)
+
+
+def test_gc_workers_follow_quay_keys(tmp_path: Path) -> None:
+    """On by default every 30 s; FEATURE_GARBAGE_COLLECTION false or GARBAGE_COLLECTION_FREQUENCY 0
+    leave them off (then only `registry-app gc` collects)."""
+    from registry_app.workers.gc import BlobGcWorker, GcWorker
+
+    group = build_workers(build_core(config(tmp_path, GARBAGE_COLLECTION_FREQUENCY=5)), GC)
+    gc, blob_gc = group.get("gc"), group.get("blob-gc")
+    assert isinstance(gc, GcWorker) and isinstance(blob_gc, BlobGcWorker)
+    assert gc.interval_s == blob_gc.interval_s == 5.0
+    gc_off = config(tmp_path, FEATURE_GARBAGE_COLLECTION=False)
+    assert names(select_workers(gc_off, None)) == ["uploads", "notification", *LOCAL]
+    with pytest.raises(ConfigError, match="GARBAGE_COLLECTION_FREQUENCY is 0"):
+        select_workers(config(tmp_path, GARBAGE_COLLECTION_FREQUENCY=0), ["gc"])
+    scanning = build_core(scanner_config(tmp_path))
+    assert scanning.secscan is not None
+    assert build_gc(scanning).on_manifests_deleted == scanning.secscan.manifests_deleted  # Clair cleanup
 
 
 def test_built_workers_are_wired_to_the_scanner(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -274,23 +274,51 @@ class Store:
         return int(row[0]) if row else None
 
     def _ensure_blob(self, conn: Connection, digest: str, size: int) -> int:
-        conn.execute(self._insert(B).values(digest=digest, size=size, created_ms=now_ms()).on_conflict_do_nothing())
-        return int(conn.execute(select(B.c.id).where(B.c.digest == digest)).scalar_one())
+        """The blob row's id, inserted when missing, and locked until the transaction ends: ON
+        CONFLICT DO UPDATE (not DO NOTHING) takes the row lock, or waits for a garbage collector
+        that holds it and then inserts the row again (docs/gc.md)."""
+        ins = self._insert(B).values(digest=digest, size=size, created_ms=now_ms())
+        ins = ins.on_conflict_do_update(index_elements=[B.c.digest], set_={"digest": ins.excluded.digest})
+        return int(conn.execute(ins.returning(B.c.id)).scalar_one())
+
+    def _touch_link(self, conn: Connection, repo_id: int, blob_id: int) -> None:
+        """Insert the repository's link to the blob, or mark an existing one as touched now: a
+        link is dropped only after the grace period without a manifest referencing it."""
+        t = now_ms()
+        ins = self._insert(RB).values(repository_id=repo_id, blob_id=blob_id, created_ms=t)
+        keys = [RB.c.repository_id, RB.c.blob_id]
+        conn.execute(ins.on_conflict_do_update(index_elements=keys, set_={"created_ms": t}))
 
     def _link_blob(self, conn: Connection, repo_id: int, digest: str, size: int) -> None:
-        blob_id = self._ensure_blob(conn, digest, size)
-        conn.execute(
-            self._insert(RB)
-            .values(repository_id=repo_id, blob_id=blob_id, created_ms=now_ms())
-            .on_conflict_do_nothing()
-        )
+        self._touch_link(conn, repo_id, self._ensure_blob(conn, digest, size))
 
     def link_blob(self, repo_id: int, digest: str, size: int) -> None:
         with write_tx(self.engine) as conn:
             self._link_blob(conn, repo_id, digest, size)
 
+    def mount_blob(self, repo_id: int, source_repo_id: int, digest: str, present: Callable[[str], bool]) -> bool:
+        """Link a blob that ``source_repo_id`` links into ``repo_id``. The blob row is locked FOR
+        SHARE (a collector's FOR UPDATE waits, or it is skipped) and ``present`` (the storage's
+        stat) is asked under that lock, so a mount never links a blob whose file a collector
+        removed (docs/gc.md)."""
+        with write_tx(self.engine) as conn:
+            q = (
+                select(B.c.id)
+                .join(RB, RB.c.blob_id == B.c.id)
+                .where(RB.c.repository_id == source_repo_id, B.c.digest == digest)
+            )
+            if self.dialect == "postgresql":
+                q = q.with_for_update(of=B, read=True)
+            blob_id = conn.execute(q).scalar()
+            if blob_id is None or not present(digest):
+                return False
+            self._touch_link(conn, repo_id, int(blob_id))
+            return True
+
     def unlink_blob(self, repo_id: int, digest: str) -> bool:
         with write_tx(self.engine) as conn:
+            if self.dialect == "postgresql":  # links change only under the repository's lock
+                conn.execute(select(R.c.id).where(R.c.id == repo_id).with_for_update())
             blob_id = conn.execute(select(B.c.id).where(B.c.digest == digest)).scalar()
             if blob_id is None:
                 return False
@@ -390,10 +418,18 @@ class Store:
             res = conn.execute(update(UP).where(UP.c.id == upload_id, UP.c.size == old_size).values(**values))
             return bool(res.rowcount)
 
-    def publish_upload(self, upload_id: str, repo_id: int, digest: str, size: int) -> None:
-        """The end of an upload in one transaction: link the verified blob, drop the upload row."""
+    def publish_upload(
+        self, upload_id: str, repo_id: int, digest: str, size: int, commit: Callable[[], None] | None = None
+    ) -> None:
+        """The end of an upload in one transaction: lock (or insert) the blob row, ``commit`` the
+        storage object under that lock (so a garbage collector that removed the file a moment ago
+        is followed by a fresh one, and one that wants to remove it waits), link the blob, drop the
+        upload row (docs/gc.md)."""
         with write_tx(self.engine) as conn:
-            self._link_blob(conn, repo_id, digest, size)
+            blob_id = self._ensure_blob(conn, digest, size)
+            if commit is not None:
+                commit()
+            self._touch_link(conn, repo_id, blob_id)
             conn.execute(delete(UP).where(UP.c.id == upload_id))
 
     def delete_upload(self, upload_id: str) -> bool:

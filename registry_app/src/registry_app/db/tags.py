@@ -131,10 +131,13 @@ class TagStore:
 
     def retarget(self, repo_id: int, name: str, manifest_id: int) -> int | None:
         """Point a tag at a manifest of the repository (history kept); returns the manifest id it
-        was live on before, or None if it was not live."""
+        was live on before, or None if it was not live. LookupError when the manifest is gone (a
+        garbage collector deleted it since the caller looked it up: checked under the lock)."""
         with write_tx(self.engine) as conn:
             if self.engine.dialect.name == "postgresql":
                 conn.execute(select(R.c.id).where(R.c.id == repo_id).with_for_update())
+            if conn.execute(select(M.c.id).where(M.c.id == manifest_id, M.c.repository_id == repo_id)).first() is None:
+                raise LookupError(manifest_id)
             return move_tag(conn, repo_id, name, manifest_id)
 
     # -- labels --------------------------------------------------------------------------------

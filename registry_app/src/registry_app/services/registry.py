@@ -370,12 +370,14 @@ class RegistryService:
         # scope: tokens come only from /v2/auth with the same user's credentials, and clients
         # (and the conformance suite) reuse the token of the target repository for mounts.
         reader = dataclasses.replace(acc.ident, access=None, via="basic")
+
+        def present(d: str) -> bool:  # asked under the blob row's lock (docs/gc.md)
+            return self.storage.blob_size(d) is not None
+
         for r in candidates:
             if self.auth.role(reader, r.namespace, r) is None:
                 continue
-            size = self._db(self.store.blob_in_repo, r.id, digest)
-            if size is not None and self.storage.blob_size(digest) is not None:
-                self._db(self.store.link_blob, acc.repo.id, digest, size)
+            if self._db(self.store.mount_blob, acc.repo.id, r.id, digest, present):
                 return True
         return False
 
@@ -594,11 +596,13 @@ class RegistryService:
                 "nothing was stored",
                 {"expected": digest, "actual": actual, "size": row.size},
             )
-        try:
+        def commit() -> None:  # under the blob row's lock (docs/gc.md)
             self.storage.commit_upload(upload_id, row.size, digest, row.storage_state)
+
+        try:
+            self._db(self.store.publish_upload, upload_id, acc.repo.id, digest, row.size, commit)
         except StorageError as exc:
             raise storage_error(exc, upload_id) from None
-        self._db(self.store.publish_upload, upload_id, acc.repo.id, digest, row.size)
         self._drop_pipe(upload_id)
 
     def _check_upload_quota(self, acc: Access, upload_id: str) -> None:

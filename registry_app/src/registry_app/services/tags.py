@@ -245,7 +245,10 @@ class TagService:
         if manifest is None:
             raise NotFound(f"manifest {digest} not found in {repo.full_name}")
         before = self.tags.live_tag(repo.id, tag)
-        self.tags.retarget(repo.id, tag, manifest.id)
+        try:
+            self.tags.retarget(repo.id, tag, manifest.id)
+        except LookupError:  # garbage-collected since it was looked up (docs/gc.md)
+            raise NotFound(f"manifest {digest} not found in {repo.full_name}") from None
         return before.manifest_digest if before is not None else None
 
     def delete(self, repo: RepoRow, tag: str) -> None:

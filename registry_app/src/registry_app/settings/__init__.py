@@ -21,6 +21,7 @@ from typing import Any
 
 from registry_app.settings.auth import AuthSettings, ThrottleSettings
 from registry_app.settings.database import DatabaseSettings
+from registry_app.settings.gc import GcSettings
 from registry_app.settings.keys import Secrets
 from registry_app.settings.ldap import LdapSettings
 from registry_app.settings.limits import LimitSettings
@@ -52,6 +53,7 @@ class Settings:
     scanner: ScannerSettings | None = None
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     quota: QuotaSettings | None = None  # None unless FEATURE_QUOTA_MANAGEMENT is on
+    gc: GcSettings = field(default_factory=GcSettings)
 
 
 def settings_from_values(
@@ -86,12 +88,14 @@ def settings_from_values(
             if values.get("FEATURE_QUOTA_MANAGEMENT")
             else None
         ),
+        gc=GcSettings.from_values(values),
     )
 
 
 __all__ = [
     "AuthSettings",
     "DatabaseSettings",
+    "GcSettings",
     "LdapSettings",
     "LimitSettings",
     "MailSettings",

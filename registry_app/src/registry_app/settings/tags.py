@@ -31,6 +31,7 @@ class TagSettings:
     label_expiration_min_s: int = parse_duration(DEFAULT_LABEL_MINIMUM)  # LABELED_EXPIRATION_MINIMUM
     label_expiration_max_s: int = parse_duration(DEFAULT_LABEL_MAXIMUM)  # LABELED_EXPIRATION_MAXIMUM
     reserved_label_prefixes: tuple[str, ...] = ()  # LABEL_KEY_RESERVED_PREFIXES (Quay's own are the service's)
+    change_expiration: bool = True  # FEATURE_CHANGE_TAG_EXPIRATION: users and orgs may set their window
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> TagSettings:
@@ -41,4 +42,5 @@ class TagSettings:
             label_expiration_min_s=_duration(values.get("LABELED_EXPIRATION_MINIMUM"), DEFAULT_LABEL_MINIMUM),
             label_expiration_max_s=_duration(values.get("LABELED_EXPIRATION_MAXIMUM"), DEFAULT_LABEL_MAXIMUM),
             reserved_label_prefixes=tuple(str(p) for p in values.get("LABEL_KEY_RESERVED_PREFIXES") or ()),
+            change_expiration=bool(values.get("FEATURE_CHANGE_TAG_EXPIRATION", True)),
         )

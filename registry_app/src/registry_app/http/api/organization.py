@@ -170,7 +170,7 @@ def change_organization(orgname: str, body: UpdateOrg, ident: Caller, ctx: Ctx, 
             ip=ip,
             metadata={"email": body.email, "namespace": org.username, "old_email": org.email},
         )
-    if body.tag_expiration_s is not None:
+    if body.tag_expiration_s is not None and ctx.settings.tags.change_expiration:
         ctx.auth.identity.change_tag_expiration(org, body.tag_expiration_s)
         ctx.audit.record(
             "org_change_tag_expiration",

@@ -32,7 +32,6 @@ router = APIRouter(tags=["repository"])
 
 REPOS_PER_PAGE = 100  # Quay's page size for repository listings
 MAX_TAGS = 500  # tags shown by GET /repository/{repo}, as Quay
-DEFAULT_TAG_EXPIRATION_S = 1209600  # Quay's default time machine window (two weeks)
 POPULARITY_WINDOW_MS = 7 * 24 * 3600 * 1000
 POPULARITY_KINDS = ("pull_repo",)
 # The API-token scopes that let a caller use a role (a token with repo:admin may also read).
@@ -233,7 +232,11 @@ def get_repo(namespace: str, repository: str, ident: Caller, ctx: Ctx) -> dict[s
         "is_starred": False,
         "status_token": "",
         "trust_enabled": False,
-        "tag_expiration_s": info.namespace_tag_expiration_s or DEFAULT_TAG_EXPIRATION_S,
+        "tag_expiration_s": (
+            info.namespace_tag_expiration_s
+            if info.namespace_tag_expiration_s is not None
+            else ctx.settings.tags.default_expiration_s
+        ),
         "is_free_account": True,
         "state": info.state,
         "tags": tags,

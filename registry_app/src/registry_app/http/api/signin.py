@@ -262,7 +262,7 @@ def change_user(body: UpdateUserBody, ident: Caller, ctx: Ctx, request: Request)
             ip=ip,
             metadata={"email": body.email, "old_email": old},
         )
-    if body.tag_expiration_s is not None:
+    if body.tag_expiration_s is not None and ctx.settings.tags.change_expiration:
         ctx.auth.identity.change_tag_expiration(user, body.tag_expiration_s)
         ctx.audit.record(
             "user_change_tag_expiration",

@@ -62,7 +62,7 @@ def get_user(ident: Caller, ctx: Ctx) -> dict[str, Any]:
         "is_me": True,
         "can_create_repo": True,
         "invoice_email": False,
-        "tag_expiration_s": user.tag_expiration_s or 1209600,
+        "tag_expiration_s": ctx.auth.identity.tag_expiration_s(user),
         "prompts": [],
         "logins": [],
         "organizations": [

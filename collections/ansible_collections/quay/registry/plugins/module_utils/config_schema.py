@@ -225,6 +225,13 @@ SCHEMA = {
         'FEATURE_CHANGE_TAG_EXPIRATION': {
             'type': 'boolean',
         },
+        'FEATURE_GARBAGE_COLLECTION': {
+            'description': (
+                'Quay: online garbage collection by the gc and blob-gc worker'
+                's (default true; false: only `registry-app gc` collects).'
+            ),
+            'type': 'boolean',
+        },
         'FEATURE_MAILING': {
             'description': (
                 'Quay: send e-mail (repository notifications with the email m'
@@ -293,6 +300,14 @@ SCHEMA = {
             ),
             'pattern': '^[0-9]+[smhdwy]$',
             'type': 'string',
+        },
+        'GARBAGE_COLLECTION_FREQUENCY': {
+            'description': (
+                'Quay: seconds between garbage collection passes (default 30;'
+                ' 0: only `registry-app gc` collects).'
+            ),
+            'minimum': 0,
+            'type': 'integer',
         },
         'LABELED_EXPIRATION_MAXIMUM': {
             'description': 'longest tag expiration after push (default 104w)',
@@ -448,6 +463,15 @@ SCHEMA = {
             ),
             'minimum': 1,
             'type': 'integer',
+        },
+        'REGISTRY_APP_GC_GRACE': {
+            'description': (
+                'registry_app extension: how long a manifest pushed by digest'
+                ' and a blob link no manifest references are kept, e.g. 1h (d'
+                'efault 1h; see docs/gc.md).'
+            ),
+            'pattern': '^[0-9]+[smhdw]$',
+            'type': 'string',
         },
         'REGISTRY_APP_LOGIN_FAILURES_PER_ACCOUNT': {
             'description': (
