@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
+from registry_app.clients.redis import RedisClient, make_redis
 from registry_app.config import ConfigError
 from registry_app.db.engine import ensure_schema, make_engine
 from registry_app.db.leases import LeaseStore
@@ -57,6 +58,7 @@ class Core:
     audit: AuditLog
     secscan: SecurityScanner | None = None
     notifications: NotificationService | None = None
+    redis: RedisClient | None = None  # USER_EVENTS_REDIS / BUILDLOGS_REDIS (clients/redis.py)
 
 
 def build_core(settings: Settings) -> Core:
@@ -69,7 +71,10 @@ def build_core(settings: Settings) -> Core:
     store = Store(engine)
     storage = make_storage(settings.storage.driver, settings.storage.params)
     storage.check()
-    auth = AuthService(store, settings.auth, settings.secrets, settings.tags, directory=make_directory(settings))
+    redis = make_redis(settings.redis)
+    auth = AuthService(
+        store, settings.auth, settings.secrets, settings.tags, directory=make_directory(settings), redis=redis
+    )
     registry = RegistryService(
         store,
         storage,
@@ -81,6 +86,7 @@ def build_core(settings: Settings) -> Core:
     core = Core(settings, engine, store, storage, auth, registry, AuditLog(engine))
     core.notifications = NotificationService(NotificationStore(engine), settings.notifications)
     registry.on_tags_pushed = core.notifications.record_push
+    core = Core(settings, engine, store, storage, auth, registry, AuditLog(engine), redis=redis)
     if settings.scanner is not None:
         core.secscan = SecurityScanner(SecscanStore(engine), auth, settings.scanner)
         registry.on_manifests_deleted = core.secscan.manifests_deleted

@@ -13,9 +13,8 @@ caller's fallback. So every call goes through ``RedisClient.call``, which:
   first line, never the password (redis-py's messages do not carry it; the settings' ``repr`` hides
   it).
 
-The settings come from Quay's keys: ``USER_EVENTS_REDIS`` (``host``, ``port``, ``password``,
-``ssl``), else ``BUILDLOGS_REDIS`` (a Quay bundle may set only one of them; the quay.registry
-collection writes both with the same Redis).
+The client takes ``settings/redis.py``'s RedisSettings (Quay's ``USER_EVENTS_REDIS``, else
+``BUILDLOGS_REDIS``: ``host``, ``port``, ``password``, ``ssl``).
 """
 
 from __future__ import annotations
@@ -24,54 +23,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from registry_app.settings.redis import RedisSettings
+
 log = logging.getLogger("registry_app.redis")
 
 T = TypeVar("T")
 
-DEFAULT_PORT = 6379
-DEFAULT_TIMEOUT_S = 0.5
-DEFAULT_RETRY_AFTER_S = 5.0
-KEYS = ("USER_EVENTS_REDIS", "BUILDLOGS_REDIS")
-
 
 class RedisUnavailable(Exception):
     """Redis is not configured, down, or the breaker is open: use the fallback."""
-
-
-@dataclass(frozen=True)
-class RedisSettings:
-    host: str
-    port: int = DEFAULT_PORT
-    password: str | None = field(default=None, repr=False)
-    ssl: bool = False
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    retry_after_s: float = DEFAULT_RETRY_AFTER_S
-
-    @staticmethod
-    def from_config(config: Any) -> RedisSettings | None:
-        """The first of ``KEYS`` the configuration sets (schema-checked: ``host`` is required),
-        or None: no Redis, every caller uses its fallback."""
-        for key in KEYS:
-            block = config.get(key)
-            if block:
-                return RedisSettings(
-                    host=str(block["host"]),
-                    port=int(block.get("port") or DEFAULT_PORT),
-                    password=block.get("password") or None,
-                    ssl=bool(block.get("ssl", False)),
-                )
-        return None
-
-    @property
-    def where(self) -> str:
-        return f"{self.host}:{self.port}"
 
 
 def _short(exc: BaseException) -> str:
@@ -151,7 +117,6 @@ class RedisClient:
         self.redis.close()
 
 
-def make_redis(config: Any) -> RedisClient | None:
-    """The configured Redis (``USER_EVENTS_REDIS`` / ``BUILDLOGS_REDIS``), or None without one."""
-    settings = RedisSettings.from_config(config)
+def make_redis(settings: RedisSettings | None) -> RedisClient | None:
+    """A client for the configured Redis (``settings.redis``), or None without one."""
     return RedisClient(settings) if settings is not None else None

@@ -25,6 +25,7 @@ from registry_app.settings.keys import Secrets
 from registry_app.settings.ldap import LdapSettings
 from registry_app.settings.limits import LimitSettings
 from registry_app.settings.notifications import MailSettings, NotificationSettings
+from registry_app.settings.redis import RedisSettings
 from registry_app.settings.scanner import ScannerSettings
 from registry_app.settings.server import ServerSettings
 from registry_app.settings.storage import StorageSettings
@@ -50,6 +51,7 @@ class Settings:
     ldap: LdapSettings | None = None
     scanner: ScannerSettings | None = None
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    redis: RedisSettings | None = None  # USER_EVENTS_REDIS / BUILDLOGS_REDIS; None: no Redis
 
 
 def settings_from_values(
@@ -79,6 +81,7 @@ def settings_from_values(
         ldap=LdapSettings.from_values(values, config_dir) if auth.authentication_type == "LDAP" else None,
         scanner=ScannerSettings.from_values(values, server.hostname, server.scheme),
         notifications=NotificationSettings.from_values(values, server.scheme, server.hostname, config_dir),
+        redis=RedisSettings.from_values(values),
     )
 
 
@@ -89,6 +92,7 @@ __all__ = [
     "LimitSettings",
     "MailSettings",
     "NotificationSettings",
+    "RedisSettings",
     "ScannerSettings",
     "Secrets",
     "ServerSettings",
