@@ -36,6 +36,7 @@ from registry_app.workers.audit import AuditFlushWorker
 from registry_app.workers.base import Lease, Mode, Worker, WorkerGroup, lease_ttl_s
 from registry_app.workers.clair_cleanup import ClairCleanupWorker
 from registry_app.workers.notifications import NotificationWorker
+from registry_app.workers.pull_stats import PullStatsWorker
 from registry_app.workers.security import LEASE_NAME as SECURITY_LEASE
 from registry_app.workers.security import SecurityWorker
 from registry_app.workers.uploads import LEASE_NAME as UPLOADS_LEASE
@@ -90,6 +91,11 @@ def build_core(settings: Settings) -> Core:
     if settings.scanner is not None:
         core.secscan = SecurityScanner(SecscanStore(engine), auth, settings.scanner)
         registry.on_manifests_deleted = core.secscan.manifests_deleted
+    if settings.pull_stats.enabled:
+        from registry_app.db.pull_stats import PullStatsStore
+        from registry_app.services.pull_stats import PullStats
+
+        registry.pull_stats = PullStats(PullStatsStore(engine), redis)
     return core
 
 
@@ -214,6 +220,13 @@ def _notifications(core: Core) -> Worker:
 
 def _notifications_off(settings: Settings) -> str | None:
     return settings.notifications.worker_off_because
+def _pull_stats(core: Core) -> Worker:
+    assert core.registry.pull_stats is not None, "built only when FEATURE_IMAGE_PULL_STATS is on"
+    return PullStatsWorker(core.registry.pull_stats)
+
+
+def _pull_stats_off(settings: Settings) -> str | None:
+    return settings.pull_stats.off_because
 
 
 WORKERS: tuple[WorkerEntry, ...] = (
@@ -224,6 +237,8 @@ WORKERS: tuple[WorkerEntry, ...] = (
     WorkerEntry(UploadActivityWorker, lambda _s: None, lambda core: UploadActivityWorker(core.registry.activity)),
     WorkerEntry(NotificationWorker, _notifications_off, _notifications),
     # Next: GC, mirroring.
+    WorkerEntry(PullStatsWorker, _pull_stats_off, _pull_stats),
+    # Next: GC, notification delivery (a QUEUE on repository_event), mirroring.
 )
 
 

@@ -7,12 +7,17 @@ database's). With Redis stopped, pushes, pulls and logins go on (the database co
 each process logs once that Redis is unavailable; with Redis started again, the counts are shared
 through Redis again and each process logs that it is back.
 
+Pull statistics (``FEATURE_IMAGE_PULL_STATS``): pulls through both processes, by tag and by digest,
+reach the database through Redis and show in Quay's ``pull_statistics`` endpoints; counts another
+host left in Redis are drained too; pulls made while Redis is down are counted as well.
+
 Clients connect from different loopback addresses (127.0.0.2, ...), as in test_login_throttle.py.
 """
 
 from __future__ import annotations
 
 import secrets
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -28,6 +33,7 @@ from tests.support.server import RegistryServer
 
 PER_ADDRESS = 3
 ADMIN = ("admin", "admin-password-" + secrets.token_hex(8))
+DB_FILE = "registry.db"  # bundle_config's DB_URI, beside the data directory
 UNAVAILABLE = "Redis at 127.0.0.1:{port} is unavailable"
 BACK = "Redis at 127.0.0.1:{port} is back"
 
@@ -55,6 +61,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         REGISTRY_APP_LOGIN_FAILURES_PER_ADDRESS=PER_ADDRESS,
         REGISTRY_APP_LOGIN_FAILURES_PER_ACCOUNT=1000,
         REGISTRY_APP_LOGIN_FAILURE_WINDOW=3600,
+        FEATURE_IMAGE_PULL_STATS=True,
     )
     a.create_user(*ADMIN, superuser=True)
     # The second "host": the same bundle and database, its own process and port.
@@ -135,6 +142,74 @@ def test_lockout_shared_through_redis(deployment: Deployment) -> None:
     assert login(dep.b, dep.a.host, "127.0.0.2", user, password) == 200
 
 
+MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def tag_stats(srv: RegistryServer, repo: str, tag: str) -> dict[str, object]:
+    r = httpx.get(f"{srv.url}/api/v1/repository/{repo}/tag/{tag}/pull_statistics", auth=ADMIN, timeout=60)
+    assert r.status_code == 200, r.text
+    body: dict[str, object] = r.json()
+    return body
+
+
+def manifest_stats(srv: RegistryServer, repo: str, digest: str) -> dict[str, object]:
+    r = httpx.get(f"{srv.url}/api/v1/repository/{repo}/manifest/{digest}/pull_statistics", auth=ADMIN, timeout=60)
+    assert r.status_code == 200, r.text
+    body: dict[str, object] = r.json()
+    return body
+
+
+def pull(srv: RegistryServer, repo: str, ref: str, method: str = "GET") -> str:
+    with closing(Client(srv.url, auth=ADMIN)) as c:
+        r = c.http.request(method, f"/v2/{repo}/manifests/{ref}", headers={"accept": MANIFEST})
+        assert r.status_code == 200, r.text
+        return str(r.headers["docker-content-digest"])
+
+
+def test_pull_statistics(deployment: Deployment) -> None:
+    dep = deployment
+    repo = f"{ADMIN[0]}/stats"
+    with closing(Client(dep.a.url, auth=ADMIN)) as c:
+        assert c.push_image(repo, Image.random(), "latest").status_code == 201
+    assert tag_stats(dep.b, repo, "latest")["tag_pull_count"] == 0
+    digest = pull(dep.a, repo, "latest")
+    pull(dep.a, repo, "latest")
+    pull(dep.b, repo, "latest")
+    pull(dep.b, repo, "latest", "HEAD")  # clients send HEAD before GET: not a pull
+    pull(dep.b, repo, digest)
+
+    def flushed() -> bool:
+        return tag_stats(dep.a, repo, "latest")["tag_pull_count"] == 3 and (
+            manifest_stats(dep.b, repo, digest)["manifest_pull_count"] == 4
+        )
+
+    wait_for(flushed, "3 tag pulls and 4 manifest pulls in the database")
+    stats = tag_stats(dep.b, repo, "latest")
+    assert stats["tag_name"] == "latest" and stats["current_manifest_digest"] == digest
+    assert stats["manifest_pull_count"] == 4
+    assert isinstance(stats["last_tag_pull_date"], str) and stats["last_tag_pull_date"].endswith("-0000")
+    assert manifest_stats(dep.a, repo, digest)["last_manifest_pull_date"] is not None
+
+    # Counts another host left in Redis (the key format of services/pull_stats.py) are drained
+    # into the database by these processes' workers.
+    client = dep.redis.client()
+    pulled_before = manifest_stats(dep.a, repo, digest)["manifest_pull_count"]
+    assert pulled_before == 4
+    pending = [k for k in client.scan_iter("registry_app:pulls:*") if k != "registry_app:pulls:pending"]
+    assert pending == []  # everything was drained
+    # The repository's id (the API does not show it), from the SQLite database the processes share.
+    with closing(sqlite3.connect(dep.a.data_dir.parent / DB_FILE)) as db:
+        (rid,) = db.execute("SELECT id FROM repository WHERE name = 'stats'").fetchone()
+    key = f"registry_app:pulls:{rid}:d:\0{digest}"
+    client.hset(key, mapping={"count": 10, "last_ms": 1})
+    client.sadd("registry_app:pulls:pending", key)
+    wait_for(
+        lambda: manifest_stats(dep.b, repo, digest)["manifest_pull_count"] == 14,
+        "the 10 pulls left in Redis reach the database",
+    )
+    assert tag_stats(dep.a, repo, "latest")["tag_pull_count"] == 3  # a digest pull is not the tag's
+
+
 def test_redis_down_then_back(deployment: Deployment) -> None:
     dep = deployment
     port = dep.redis.port
@@ -144,6 +219,14 @@ def test_redis_down_then_back(deployment: Deployment) -> None:
     push_and_pull(dep.b, f"{ADMIN[0]}/down-b")
     lock_out_across_both(dep, "127.0.0.4")
     push_and_pull(dep.a, f"{ADMIN[0]}/down-a2")
+    # Pulls while Redis is down are counted (each process writes its own to the database).
+    before = tag_stats(dep.a, f"{ADMIN[0]}/down-a", "latest")["tag_pull_count"]
+    assert isinstance(before, int)
+    pull(dep.b, f"{ADMIN[0]}/down-a", "latest")
+    wait_for(
+        lambda: tag_stats(dep.a, f"{ADMIN[0]}/down-a", "latest")["tag_pull_count"] == before + 1,
+        "a pull made while Redis is down is counted",
+    )
     for srv in (dep.a, dep.b):
         log = srv.log()
         assert log.count(UNAVAILABLE.format(port=port)) == 1, log

@@ -25,6 +25,7 @@ from registry_app.settings.keys import Secrets
 from registry_app.settings.ldap import LdapSettings
 from registry_app.settings.limits import LimitSettings
 from registry_app.settings.notifications import MailSettings, NotificationSettings
+from registry_app.settings.pull_stats import PullStatsSettings
 from registry_app.settings.redis import RedisSettings
 from registry_app.settings.scanner import ScannerSettings
 from registry_app.settings.server import ServerSettings
@@ -52,6 +53,7 @@ class Settings:
     scanner: ScannerSettings | None = None
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     redis: RedisSettings | None = None  # USER_EVENTS_REDIS / BUILDLOGS_REDIS; None: no Redis
+    pull_stats: PullStatsSettings = field(default_factory=PullStatsSettings)
 
 
 def settings_from_values(
@@ -82,6 +84,7 @@ def settings_from_values(
         scanner=ScannerSettings.from_values(values, server.hostname, server.scheme),
         notifications=NotificationSettings.from_values(values, server.scheme, server.hostname, config_dir),
         redis=RedisSettings.from_values(values),
+        pull_stats=PullStatsSettings.from_values(values),
     )
 
 
@@ -92,6 +95,7 @@ __all__ = [
     "LimitSettings",
     "MailSettings",
     "NotificationSettings",
+    "PullStatsSettings",
     "RedisSettings",
     "ScannerSettings",
     "Secrets",
