@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from tests.conftest import missing_dependency
 from tests.support.bundle import bundle_server
 from tests.support.oci import Client, Image
 from tests.support.redis import RedisServer, RedisServerUnavailable
@@ -52,7 +53,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     try:
         rds.start()
     except RedisServerUnavailable as exc:
-        pytest.skip(str(exc))
+        missing_dependency(str(exc))
     a = bundle_server(
         base,
         SUPER_USERS=[ADMIN[0]],
