@@ -219,6 +219,10 @@ SCHEMA = {
             'description': (
                 'Quay: send e-mail (repository notifications with the email m'
                 'ethod); needs MAIL_SERVER (default false)'
+        'FEATURE_IMAGE_PULL_STATS': {
+            'description': (
+                'Count pulls per tag and manifest (in Redis when USER_EVENTS_'
+                'REDIS is set) and show them at .../pull_statistics'
             ),
             'type': 'boolean',
         },
