@@ -84,10 +84,9 @@ def build_core(settings: Settings) -> Core:
         max_manifest_size=settings.limits.max_manifest_size,
         private_on_push=settings.auth.create_private_repo_on_push,
     )
-    core = Core(settings, engine, store, storage, auth, registry, AuditLog(engine))
+    core = Core(settings, engine, store, storage, auth, registry, AuditLog(engine), redis=redis)
     core.notifications = NotificationService(NotificationStore(engine), settings.notifications)
     registry.on_tags_pushed = core.notifications.record_push
-    core = Core(settings, engine, store, storage, auth, registry, AuditLog(engine), redis=redis)
     if settings.scanner is not None:
         core.secscan = SecurityScanner(SecscanStore(engine), auth, settings.scanner)
         registry.on_manifests_deleted = core.secscan.manifests_deleted
@@ -236,9 +235,8 @@ WORKERS: tuple[WorkerEntry, ...] = (
     WorkerEntry(AuditFlushWorker, lambda _s: None, lambda core: AuditFlushWorker(core.audit)),
     WorkerEntry(UploadActivityWorker, lambda _s: None, lambda core: UploadActivityWorker(core.registry.activity)),
     WorkerEntry(NotificationWorker, _notifications_off, _notifications),
-    # Next: GC, mirroring.
     WorkerEntry(PullStatsWorker, _pull_stats_off, _pull_stats),
-    # Next: GC, notification delivery (a QUEUE on repository_event), mirroring.
+    # Next: GC, mirroring.
 )
 
 
