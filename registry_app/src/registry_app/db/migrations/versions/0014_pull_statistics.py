@@ -1,7 +1,7 @@
 """pull statistics (FEATURE_IMAGE_PULL_STATS): pull counts and last pull per tag and per manifest
 
 Revision ID: 0014
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-08 02:20:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
