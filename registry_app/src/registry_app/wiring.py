@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
+from registry_app.clients.redis import RedisClient, make_redis
 from registry_app.config import ConfigError
 from registry_app.db.engine import ensure_schema, make_engine
 from registry_app.db.leases import LeaseStore
@@ -37,6 +38,7 @@ from registry_app.workers.base import Lease, Mode, Worker, WorkerGroup, lease_tt
 from registry_app.workers.clair_cleanup import ClairCleanupWorker
 from registry_app.workers.gc import BlobGcWorker, GcWorker
 from registry_app.workers.notifications import NotificationWorker
+from registry_app.workers.pull_stats import PullStatsWorker
 from registry_app.workers.security import LEASE_NAME as SECURITY_LEASE
 from registry_app.workers.security import SecurityWorker
 from registry_app.workers.uploads import LEASE_NAME as UPLOADS_LEASE
@@ -60,6 +62,7 @@ class Core:
     secscan: SecurityScanner | None = None
     notifications: NotificationService | None = None
     quota: Any = None  # services.quota.QuotaService when FEATURE_QUOTA_MANAGEMENT is on
+    redis: RedisClient | None = None  # USER_EVENTS_REDIS / BUILDLOGS_REDIS (clients/redis.py)
 
 
 def build_core(settings: Settings) -> Core:
@@ -72,7 +75,10 @@ def build_core(settings: Settings) -> Core:
     store = Store(engine)
     storage = make_storage(settings.storage.driver, settings.storage.params)
     storage.check()
-    auth = AuthService(store, settings.auth, settings.secrets, settings.tags, directory=make_directory(settings))
+    redis = make_redis(settings.redis)
+    auth = AuthService(
+        store, settings.auth, settings.secrets, settings.tags, directory=make_directory(settings), redis=redis
+    )
     registry = RegistryService(
         store,
         storage,
@@ -81,7 +87,7 @@ def build_core(settings: Settings) -> Core:
         max_manifest_size=settings.limits.max_manifest_size,
         private_on_push=settings.auth.create_private_repo_on_push,
     )
-    core = Core(settings, engine, store, storage, auth, registry, AuditLog(engine))
+    core = Core(settings, engine, store, storage, auth, registry, AuditLog(engine), redis=redis)
     core.notifications = NotificationService(NotificationStore(engine), settings.notifications)
     registry.on_tags_pushed = core.notifications.record_push
     if settings.scanner is not None:
@@ -92,6 +98,11 @@ def build_core(settings: Settings) -> Core:
         from registry_app.services.quota import QuotaService
 
         core.quota = registry.quota = QuotaService(QuotaStore(engine), settings.quota)
+    if settings.pull_stats.enabled:
+        from registry_app.db.pull_stats import PullStatsStore
+        from registry_app.services.pull_stats import PullStats
+
+        registry.pull_stats = PullStats(PullStatsStore(engine), redis)
     return core
 
 
@@ -233,6 +244,13 @@ def build_gc(core: Core) -> GarbageCollector:
 
 def _gc_off(settings: Settings) -> str | None:
     return settings.gc.workers_off_because
+def _pull_stats(core: Core) -> Worker:
+    assert core.registry.pull_stats is not None, "built only when FEATURE_IMAGE_PULL_STATS is on"
+    return PullStatsWorker(core.registry.pull_stats)
+
+
+def _pull_stats_off(settings: Settings) -> str | None:
+    return settings.pull_stats.off_because
 
 
 WORKERS: tuple[WorkerEntry, ...] = (
@@ -244,6 +262,7 @@ WORKERS: tuple[WorkerEntry, ...] = (
     WorkerEntry(NotificationWorker, _notifications_off, _notifications),
     WorkerEntry(GcWorker, _gc_off, lambda core: GcWorker(build_gc(core))),
     WorkerEntry(BlobGcWorker, _gc_off, lambda core: BlobGcWorker(build_gc(core))),
+    WorkerEntry(PullStatsWorker, _pull_stats_off, _pull_stats),
     # Next: mirroring.
 )
 

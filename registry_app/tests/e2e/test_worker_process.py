@@ -165,13 +165,22 @@ def test_worker_command_line(stack: Stack) -> None:
     listed = stack.registry.cli("worker", "--list").stdout.decode()
     lines = {line.split()[0]: line for line in listed.splitlines()}
     assert set(lines) == {
-        "security", "clair-cleanup", "uploads", "notification", "gc", "blob-gc", "audit-flush", "upload-activity"
+        "security",
+        "clair-cleanup",
+        "uploads",
+        "notification",
+        "gc",
+        "blob-gc",
+        "audit-flush",
+        "upload-activity",
+        "pull-stats",
     }
     assert lines["notification"].endswith("[on]") and "queue" in lines["notification"]
     assert lines["gc"].endswith("[on]") and "queue" in lines["gc"] and "queue" in lines["blob-gc"]
     assert lines["security"].endswith("[on]") and "singleton" in lines["security"]
     assert "queue" in lines["clair-cleanup"]
     assert lines["uploads"].endswith("[on]") and "singleton" in lines["uploads"]
+    assert "FEATURE_IMAGE_PULL_STATS is not true" in lines["pull-stats"]  # off in this stack
     bad = stack.registry.cli("worker", "nope", "audit-flush", check=False)
     assert bad.returncode == 2
     err = bad.stderr.decode()

@@ -196,6 +196,28 @@ class WebSession(Base):
     expires_ms: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
+class TagPullStats(Base):
+    """Pulls of a tag by name (FEATURE_IMAGE_PULL_STATS), as Quay's TagPullStatistics: written by the
+    pull-stats worker from counts gathered in Redis (or each process's buffer)."""
+
+    __tablename__ = "tag_pull_stats"
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repository.id", ondelete="CASCADE"), primary_key=True)
+    tag_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    manifest_digest: Mapped[str] = mapped_column(String(255))  # what the tag pointed at when last pulled
+    pull_count: Mapped[int] = mapped_column(BigInteger)
+    last_pull_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ManifestPullStats(Base):
+    """Pulls of a manifest, by tag or digest (Quay's ManifestPullStatistics)."""
+
+    __tablename__ = "manifest_pull_stats"
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repository.id", ondelete="CASCADE"), primary_key=True)
+    manifest_digest: Mapped[str] = mapped_column(String(255), primary_key=True)
+    pull_count: Mapped[int] = mapped_column(BigInteger)
+    last_pull_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class ExternalLogin(Base):
     """An account's identity at an OpenID Connect provider (``{NAME}_LOGIN_CONFIG``): the provider's
     ``sub`` for that service id, linked to the account created or found at first sign-in."""

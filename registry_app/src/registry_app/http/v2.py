@@ -339,6 +339,8 @@ class V2:
                 else {"tag": ref, "manifest_digest": manifest.digest}
             )
             self._record("pull_repo", req, ident=ident, repo=repo, metadata=pulled)
+            if self.registry.pull_stats is not None and repo is not None:  # a buffer append, no I/O
+                self.registry.pull_stats.record(repo.id, pulled.get("tag"), manifest.digest)
         return Response(200, manifest.content, headers)
 
     async def put_manifest(self, req: Request, name: str, ref: str) -> Response:

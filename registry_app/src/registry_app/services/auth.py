@@ -30,13 +30,14 @@ from typing import Any, Protocol
 
 import jwt
 
+from registry_app.clients.redis import RedisClient
 from registry_app.db.identity import IdentityStore
 from registry_app.db.store import RepoRow, Store, UserRow
 from registry_app.services.credentials import AccountState, AccountStates, Miss, Ref
 from registry_app.services.errors import Unauthorized
 from registry_app.services.identity import Credential, IdentityError, IdentityService
 from registry_app.services.passwords import PASSWORDS  # argon2id; bcrypt for hashes from Quay
-from registry_app.services.throttle import LoginThrottle, address_key
+from registry_app.services.throttle import FailureCounts, LoginThrottle, RedisFailureCounts, address_key
 from registry_app.settings.auth import AuthSettings
 from registry_app.settings.keys import Secrets
 from registry_app.settings.tags import TagSettings
@@ -163,6 +164,7 @@ class AuthService:
         keys: Secrets,
         tags: TagSettings | None = None,
         directory: DirectoryAuth | None = None,
+        redis: RedisClient | None = None,
     ) -> None:
         """``keys``: SECRET_KEY signs registry tokens and keys credential fingerprints;
         DATABASE_SECRET_KEY encrypts robot and app tokens (IdentityService). ``tags``: the
@@ -190,7 +192,9 @@ class AuthService:
             key=hashlib.sha256(b"registry-app credential fingerprint v1\0" + keys.secret_key.encode()).digest(),
             cache_seconds=settings.account_cache_s,
         )
-        self.throttle = LoginThrottle(self.identities, settings.throttle)
+        # The login failure counts: in Redis when it is configured (the database while it is down).
+        counts: FailureCounts = self.identities if redis is None else RedisFailureCounts(redis, self.identities)
+        self.throttle = LoginThrottle(counts, settings.throttle)
         # argon2 is CPU-bound (and releases the GIL): more checks at once than CPUs only queue up
         # inside the hash and hold threads other requests need.
         self.hash_slots = max(1, os.cpu_count() or 1)

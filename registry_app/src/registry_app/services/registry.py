@@ -43,6 +43,7 @@ from registry_app.services.errors import (
 )
 from registry_app.services.identity import IdentityError
 from registry_app.services.names import check_digest, check_tag, is_digest, split_repository
+from registry_app.services.pull_stats import PullStats
 from registry_app.services.quota import QuotaExceeded, QuotaService
 from registry_app.services.uploads import UploadActivity
 from registry_app.settings.limits import DEFAULT_MAX_MANIFEST_SIZE
@@ -266,6 +267,8 @@ class RegistryService:
         self.on_manifests_deleted: Callable[[list[str]], None] | None = None
         # Called with (repository id, namespace, name, tags) when a push moved tags (repo_push).
         self.on_tags_pushed: Callable[[int, str, str, list[str]], None] | None = None
+        # FEATURE_IMAGE_PULL_STATS: the /v2 manifest GET records each pull (wiring sets it)
+        self.pull_stats: PullStats | None = None
         # Abandoned uploads (services/uploads.py): the bound on open ones, and the keep-alive of
         # those this process works on, so that the collector never deletes one in use.
         self.upload_settings = uploads or UploadSettings()

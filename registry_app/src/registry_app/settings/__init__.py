@@ -26,7 +26,9 @@ from registry_app.settings.keys import Secrets
 from registry_app.settings.ldap import LdapSettings
 from registry_app.settings.limits import LimitSettings
 from registry_app.settings.notifications import MailSettings, NotificationSettings
+from registry_app.settings.pull_stats import PullStatsSettings
 from registry_app.settings.quota import QuotaSettings
+from registry_app.settings.redis import RedisSettings
 from registry_app.settings.scanner import ScannerSettings
 from registry_app.settings.server import ServerSettings
 from registry_app.settings.storage import StorageSettings
@@ -54,6 +56,8 @@ class Settings:
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     quota: QuotaSettings | None = None  # None unless FEATURE_QUOTA_MANAGEMENT is on
     gc: GcSettings = field(default_factory=GcSettings)
+    redis: RedisSettings | None = None  # USER_EVENTS_REDIS / BUILDLOGS_REDIS; None: no Redis
+    pull_stats: PullStatsSettings = field(default_factory=PullStatsSettings)
 
 
 def settings_from_values(
@@ -89,6 +93,8 @@ def settings_from_values(
             else None
         ),
         gc=GcSettings.from_values(values),
+        redis=RedisSettings.from_values(values),
+        pull_stats=PullStatsSettings.from_values(values),
     )
 
 
@@ -100,7 +106,9 @@ __all__ = [
     "LimitSettings",
     "MailSettings",
     "NotificationSettings",
+    "PullStatsSettings",
     "QuotaSettings",
+    "RedisSettings",
     "ScannerSettings",
     "Secrets",
     "ServerSettings",

@@ -22,6 +22,7 @@ from registry_app.services.identity import IdentityError
 from registry_app.services.registry import DATABASE_OUTAGES
 
 ROUTER_MODULES = (
+    "pullstats",
     "user",
     "organization",
     "team",
@@ -108,6 +109,8 @@ def create_api(ctx: ApiContext) -> FastAPI:
             continue  # Quay's show_if(FEATURE_SECURITY_SCANNER): no such path without the feature
         if name == "quota" and ctx.quota is None:
             continue  # Quay's show_if(FEATURE_QUOTA_MANAGEMENT)
+        if name == "pullstats" and ctx.registry.pull_stats is None:
+            continue  # show_if(FEATURE_IMAGE_PULL_STATS)
         module = importlib.import_module(f"registry_app.http.api.{name}")
         app.include_router(module.router, prefix="/api/v1")
         if hasattr(module, "web_router"):  # Quay's few paths outside /api/v1 (/csrf_token, /config)

@@ -232,6 +232,13 @@ SCHEMA = {
             ),
             'type': 'boolean',
         },
+        'FEATURE_IMAGE_PULL_STATS': {
+            'description': (
+                'Count pulls per tag and manifest (in Redis when USER_EVENTS_'
+                'REDIS is set) and show them at .../pull_statistics'
+            ),
+            'type': 'boolean',
+        },
         'FEATURE_MAILING': {
             'description': (
                 'Quay: send e-mail (repository notifications with the email m'
