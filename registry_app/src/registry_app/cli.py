@@ -6,10 +6,13 @@ import argparse
 import getpass
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from registry_app.config import Config, ConfigError, embedded_default, load_bundle
+from registry_app.observability.exporter import MetricsDirectory
+from registry_app.settings.metrics import MetricsSettings
 
 EXIT_CONFIG = 2
 EXIT_DB = 3
@@ -94,6 +97,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(args)
     for warning in config.warnings:
         print(f"registry-app: config: {warning}", file=sys.stderr)
+    host, port = _split_bind(args.bind)
+    metrics = MetricsSettings.from_values(config.values, host)
+    if args.metrics_port is not None:
+        metrics = replace(metrics, port=args.metrics_port)
+    if metrics.enabled:
+        MetricsDirectory()  # before anything imports prometheus_client; removed when serve ends
     try:
         _open(config)
     except DatabaseError as exc:
@@ -102,7 +111,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         make_storage(*config.storage_driver).check()
     except StorageError as exc:
         return _fail(exc.detail, EXIT_STORAGE)
-    host, port = _split_bind(args.bind)
+    metrics_note = "off"
+    if metrics.enabled:
+        from registry_app.observability.exporter import start_exporter
+        from registry_app.wiring import build_queue_depths
+
+        try:
+            exporter = start_exporter(metrics.host, metrics.port, build_queue_depths(config).as_mapping)
+        except OSError as exc:
+            return _fail(
+                f"metrics: cannot listen on {metrics.host}:{metrics.port} ({exc.strerror or exc}); "
+                "set REGISTRY_APP_METRICS_PORT (0 turns the metrics endpoint off) or REGISTRY_APP_METRICS_HOST",
+                EXIT_CONFIG,
+            )
+        metrics_note = f"http://{metrics.host}:{exporter.server_address[1]}/metrics"
     os.environ["REGISTRY_APP_BIND"] = args.bind
     os.environ["REGISTRY_APP_DATA_DIR"] = str(config.data_dir)
     os.environ["REGISTRY_APP_CONFIG_DIR"] = str(config.config_dir) if config.config_dir else ""
@@ -112,7 +134,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(
         f"registry-app: serving {scheme}://{host}:{port} (data: {config.data_dir}, "
         f"database: {'SQLite' if config.is_sqlite else 'PostgreSQL'}, workers: {args.workers}, "
-        f"background workers: {background})",
+        f"background workers: {background}, metrics: {metrics_note})",
         file=sys.stderr,
         flush=True,
     )
@@ -298,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-workers",
         action="store_true",
         help="run no background workers in the server (run them with `registry-app worker`)",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus /metrics on this port (default REGISTRY_APP_METRICS_PORT or 9091; 0: off)",
     )
     common(p)
     p.set_defaults(func=cmd_serve)

@@ -56,6 +56,7 @@ def build_core(config: Config) -> Core:
 
     engine = make_engine(config.db_uri, config.get("DB_CONNECTION_ARGS"))
     ensure_schema(engine, auto_migrate=config.is_sqlite)
+    observe_pool(engine)
     store = Store(engine)
     storage = make_storage(*config.storage_driver)
     storage.check()
@@ -66,6 +67,28 @@ def build_core(config: Config) -> Core:
         core.secscan = SecurityScanner(SecscanStore(engine), auth, ScannerSettings.from_config(config))
         registry.on_manifests_deleted = core.secscan.manifests_deleted
     return core
+
+
+def observe_pool(engine: Engine) -> None:
+    """The database pool metrics of this process (``quay_db_pool_size``,
+    ``quay_db_pooled_connections_in_use``), kept by the pool's events."""
+    from registry_app.db.metrics import pool_size, watch_pool
+    from registry_app.observability import metrics
+
+    metrics.db_pool_size.inc(pool_size(engine))
+    watch_pool(engine, metrics.db_pooled_connections_in_use.inc)
+
+
+def build_queue_depths(config: Config) -> Any:
+    """The queue depths the metrics exporter samples at scrape time (``services/metrics``), on
+    an engine of its own without a pool: a scrape opens one connection and closes it, so the
+    serve parent holds none between scrapes (none that a forked worker could inherit)."""
+    from registry_app.db.engine import make_null_engine
+    from registry_app.db.metrics import QueueDepthStore
+    from registry_app.services.metrics import QueueDepths
+
+    engine = make_null_engine(config.db_uri)
+    return QueueDepths(QueueDepthStore(engine, secscan=bool(config.get("FEATURE_SECURITY_SCANNER"))))
 
 
 def make_directory(config: Config) -> Any:
@@ -241,9 +264,11 @@ __all__ = [
     "WorkerEntry",
     "build_core",
     "build_external_logins",
+    "build_queue_depths",
     "build_sessions",
     "build_workers",
     "make_directory",
+    "observe_pool",
     "select_workers",
     "worker_entry",
 ]

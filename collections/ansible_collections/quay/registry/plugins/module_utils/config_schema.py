@@ -433,6 +433,25 @@ SCHEMA = {
             'minimum': 0,
             'type': 'integer',
         },
+        'REGISTRY_APP_METRICS_HOST': {
+            'description': (
+                'registry_app extension: the address the metrics endpoint lis'
+                'tens on (default: the address of `serve --bind`).'
+            ),
+            'minLength': 1,
+            'type': 'string',
+        },
+        'REGISTRY_APP_METRICS_PORT': {
+            'description': (
+                'registry_app extension: the port on which `registry-app serv'
+                "e` answers Prometheus at /metrics (default 9091, Quay's metr"
+                'ics port; 0 turns the endpoint off). The registry is not ser'
+                "ved there, nor /metrics on the registry's port."
+            ),
+            'maximum': 65535,
+            'minimum': 0,
+            'type': 'integer',
+        },
         'REGISTRY_APP_SECSCAN_MAX_RETRIES': {
             'description': (
                 'registry_app extension: how many times a manifest whose inde'
