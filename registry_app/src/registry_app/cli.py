@@ -168,8 +168,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    if args.metrics_port and not args.list:
+        MetricsDirectory()  # before the workers' modules import prometheus_client
+
     from registry_app.storage import StorageError
-    from registry_app.wiring import WORKERS, build_core, build_workers, select_workers
+    from registry_app.wiring import WORKERS, build_core, build_queue_depths, build_workers, select_workers
     from registry_app.workers.base import Mode
 
     if args.list:
@@ -201,6 +204,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if args.metrics_port:
+        from registry_app.observability.exporter import start_exporter
+
+        metrics = MetricsSettings.from_values(config.values, "127.0.0.1")
+        try:
+            start_exporter(metrics.host, args.metrics_port, build_queue_depths(config).as_mapping)
+        except OSError as exc:
+            where = f"{metrics.host}:{args.metrics_port}"
+            return _fail(f"metrics: cannot listen on {where} ({exc.strerror or exc})", EXIT_CONFIG)
     shared = [w.name for w in group if w.mode is not Mode.LOCAL]
     print(
         f"registry-app: worker running {', '.join(shared) or 'no shared worker (none is on in this configuration)'}"
@@ -333,6 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run background workers in a process of their own")
     p.add_argument("names", nargs="*", metavar="NAME", help="workers to run (default: every one that is on)")
     p.add_argument("--list", action="store_true", help="list the workers (with a configuration: which are on)")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="serve Prometheus /metrics on this port (at REGISTRY_APP_METRICS_HOST or 127.0.0.1; default 0: off)",
+    )
     common(p)
     p.set_defaults(func=cmd_worker)
 

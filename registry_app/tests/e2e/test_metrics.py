@@ -29,7 +29,7 @@ from tests.conftest import ADMIN
 from tests.support.engines import ContainersClients
 from tests.support.images import OciImage, build_image
 from tests.support.oci import Client, Image, sha256
-from tests.support.server import RegistryServer, free_port
+from tests.support.server import RegistryServer, WorkerProcess, free_port
 
 pytestmark = pytest.mark.clients
 
@@ -250,3 +250,29 @@ def test_ports_serve_only_their_own(metrics: Metrics) -> None:
         assert r.status_code == 404, path
         assert "quay_" not in r.text
     assert httpx.post(metrics.url, timeout=30).status_code == 405
+
+
+def test_worker_process_serves_its_own_metrics(metrics: Metrics) -> None:
+    """``registry-app worker --metrics-port``: a worker process of its own (here the upload
+    collector beside the server's data) has its workers' counters on its own port."""
+    port = free_port()
+    worker = WorkerProcess(metrics.server, ("uploads",), metrics_port=port).start()
+    try:
+        scraper = Metrics(metrics.server, metrics.tmpdir)
+        scraper.server = RegistryServer(data_dir=metrics.server.data_dir, port=metrics.server.port, metrics_port=port)
+        end = time.monotonic() + 120
+        while True:
+            try:
+                scrape = scraper.scrape()
+            except httpx.HTTPError:
+                scrape = None
+            if scrape is not None and scrape.get("quay_worker_rounds_total", worker="audit-flush") > 0:
+                break
+            assert worker.proc is not None and worker.proc.poll() is None, worker.log()
+            if time.monotonic() > end:
+                pytest.fail(f"no worker round on the worker's metrics port within 120s:\n{worker.log()}")
+            time.sleep(0.5)
+        assert ("quay_worker_rounds_total", (("worker", "uploads"),)) in scrape.samples
+        assert scrape.get("quay_queue_depth_up") == 1
+    finally:
+        assert worker.stop() == 0, worker.log()

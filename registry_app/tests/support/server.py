@@ -156,10 +156,13 @@ class WorkerProcess:
     names: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    metrics_port: int = 0  # worker --metrics-port (0: off)
 
     def start(self) -> WorkerProcess:
         self.log_path = self.server.data_dir.parent / f"worker-{self.server.port}.log"
         cmd = [registry_app_bin(), "worker", *self.names, "--data-dir", str(self.server.data_dir)]
+        if self.metrics_port:
+            cmd += ["--metrics-port", str(self.metrics_port)]
         if self.server.config_dir:
             cmd += ["--config-dir", str(self.server.config_dir)]
         log = open(self.log_path, "ab")
