@@ -16,6 +16,7 @@ from tests.support.server import RegistryServer
 if TYPE_CHECKING:
     from tests.support.clair import ClairServer
     from tests.support.postgres import PostgresServer
+    from tests.support.s3 import SeaweedServer
     from tests.support.tls import CertificateAuthority
     from tests.support.vulnfeed import VulnFeed
 
@@ -87,6 +88,39 @@ def pg_database(postgres_server: PostgresServer) -> Iterator[str]:
 def pg_registry(tmp_path: Path, pg_database: str) -> Iterator[RegistryServer]:
     """A server on a Quay config bundle backed by real PostgreSQL, with superuser ``admin``."""
     server = bundle_server(tmp_path, prefix="pg-", admin=True, DB_URI=pg_database, FEATURE_SUPERUSERS_FULL_ACCESS=True)
+    with server.start():
+        yield server
+
+
+# --- A real S3 server (SeaweedFS) -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    """SeaweedFS's S3 gateway on a free loopback port with generated keys, shared by the session
+    (one per xdist worker); tests make their own bucket or use a fresh ``storage_path`` prefix."""
+    from tests.support.s3 import S3Unavailable, SeaweedServer
+
+    server = SeaweedServer(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        server.start()
+    except S3Unavailable as exc:
+        missing_dependency(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_registry(tmp_path: Path, s3_server: SeaweedServer) -> Iterator[RegistryServer]:
+    """A server on a Quay config bundle whose storage is S3Storage on the real SeaweedFS (a fresh
+    bucket; SQLite metadata), with superuser ``admin``; blob GETs redirect to presigned URLs."""
+    storage = ["S3Storage", s3_server.s3_storage_params(s3_server.bucket(), "/datastorage/registry")]
+    server = bundle_server(
+        tmp_path, prefix="s3-", admin=True, DISTRIBUTED_STORAGE_CONFIG={"default": storage},
+        FEATURE_SUPERUSERS_FULL_ACCESS=True,
+    )  # fmt: skip
     with server.start():
         yield server
 

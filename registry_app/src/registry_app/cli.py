@@ -12,7 +12,7 @@ from typing import Any
 
 from registry_app.config import Config, ConfigError, embedded_default, load_bundle
 from registry_app.observability.exporter import MetricsDirectory
-from registry_app.settings.metrics import MetricsSettings
+from registry_app.settings import Settings
 
 EXIT_CONFIG = 2
 EXIT_DB = 3
@@ -40,12 +40,13 @@ def _split_bind(bind: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def _open(config: Config, auto_migrate: bool | None = None) -> Any:
+def _open(settings: Settings, auto_migrate: bool | None = None) -> Any:
     from registry_app.db.engine import ensure_schema, make_engine
     from registry_app.db.store import Store
 
-    engine = make_engine(config.db_uri, config.get("DB_CONNECTION_ARGS"))
-    ensure_schema(engine, auto_migrate=config.is_sqlite if auto_migrate is None else auto_migrate)
+    database = settings.database
+    engine = make_engine(database.uri, database.connect_args())
+    ensure_schema(engine, auto_migrate=database.is_sqlite if auto_migrate is None else auto_migrate)
     return Store(engine)
 
 
@@ -73,7 +74,7 @@ def fixed_mmap_threshold(threshold: int = 1024 * 1024) -> bool:
 
 def app_from_env() -> Any:
     """Granian worker factory: rebuild the Config from the environment the parent set."""
-    from registry_app.http.app import create_app
+    from registry_app.wiring import create_app
 
     fixed_mmap_threshold()
 
@@ -84,7 +85,7 @@ def app_from_env() -> Any:
     else:
         host, port = _split_bind(os.environ["REGISTRY_APP_BIND"])
         config = embedded_default(data_dir, host, port)
-    return create_app(config, run_workers=os.environ.get("REGISTRY_APP_NO_WORKERS") != "1")
+    return create_app(config.settings, run_workers=os.environ.get("REGISTRY_APP_NO_WORKERS") != "1")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -97,18 +98,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(args)
     for warning in config.warnings:
         print(f"registry-app: config: {warning}", file=sys.stderr)
+    settings = config.settings
+    where = settings.server
     host, port = _split_bind(args.bind)
-    metrics = MetricsSettings.from_values(config.values, host)
+    metrics = settings.metrics
     if args.metrics_port is not None:
         metrics = replace(metrics, port=args.metrics_port)
+    metrics_host = metrics.host_or(host)
     if metrics.enabled:
         MetricsDirectory()  # before anything imports prometheus_client; removed when serve ends
     try:
-        _open(config)
+        _open(settings)
     except DatabaseError as exc:
         return _fail(str(exc), EXIT_DB)
     try:
-        make_storage(*config.storage_driver).check()
+        make_storage(settings.storage.driver, settings.storage.params).check()
     except StorageError as exc:
         return _fail(exc.detail, EXIT_STORAGE)
     metrics_note = "off"
@@ -117,30 +121,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from registry_app.wiring import build_queue_depths
 
         try:
-            exporter = start_exporter(metrics.host, metrics.port, build_queue_depths(config).as_mapping)
+            exporter = start_exporter(metrics_host, metrics.port, build_queue_depths(settings).as_mapping)
         except OSError as exc:
             return _fail(
-                f"metrics: cannot listen on {metrics.host}:{metrics.port} ({exc.strerror or exc}); "
+                f"metrics: cannot listen on {metrics_host}:{metrics.port} ({exc.strerror or exc}); "
                 "set REGISTRY_APP_METRICS_PORT (0 turns the metrics endpoint off) or REGISTRY_APP_METRICS_HOST",
                 EXIT_CONFIG,
             )
-        metrics_note = f"http://{metrics.host}:{exporter.server_address[1]}/metrics"
+        metrics_note = f"http://{metrics_host}:{exporter.server_address[1]}/metrics"
     os.environ["REGISTRY_APP_BIND"] = args.bind
-    os.environ["REGISTRY_APP_DATA_DIR"] = str(config.data_dir)
-    os.environ["REGISTRY_APP_CONFIG_DIR"] = str(config.config_dir) if config.config_dir else ""
+    os.environ["REGISTRY_APP_DATA_DIR"] = str(where.data_dir)
+    os.environ["REGISTRY_APP_CONFIG_DIR"] = str(where.config_dir) if where.config_dir else ""
     os.environ["REGISTRY_APP_NO_WORKERS"] = "1" if args.no_workers else ""
-    scheme = "https" if config.tls_cert else "http"
+    scheme = "https" if where.tls else "http"  # what this process listens with
     background = "off (run `registry-app worker`)" if args.no_workers else "in-process"
     print(
-        f"registry-app: serving {scheme}://{host}:{port} (data: {config.data_dir}, "
-        f"database: {'SQLite' if config.is_sqlite else 'PostgreSQL'}, workers: {args.workers}, "
+        f"registry-app: serving {scheme}://{host}:{port} (data: {where.data_dir}, "
+        f"database: {settings.database.kind}, workers: {args.workers}, "
         f"background workers: {background}, metrics: {metrics_note})",
         file=sys.stderr,
         flush=True,
     )
     kwargs: dict[str, Any] = {}
-    if config.tls_cert:
-        kwargs.update(ssl_cert=config.tls_cert, ssl_key=config.tls_key, ssl_protocol_min=SSLProtocols.tls12)
+    if where.tls:
+        kwargs.update(ssl_cert=where.tls_cert, ssl_key=where.tls_key, ssl_protocol_min=SSLProtocols.tls12)
     server = Granian(
         "registry_app.cli:app_from_env",
         address=host,
@@ -176,11 +180,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from registry_app.workers.base import Mode
 
     if args.list:
-        config = load_config(args) if args.config_dir or args.data_dir else None
+        settings = load_config(args).settings if args.config_dir or args.data_dir else None
         for entry in WORKERS:
             state = ""
-            if config is not None:
-                why = entry.off_because(config)
+            if settings is not None:
+                why = entry.off_because(settings)
                 state = "on" if why is None else f"off ({why})"
             where = "every process, not chosen by name" if entry.mode is Mode.LOCAL else entry.mode.value
             print(f"{entry.name:<15} {where:<35} {entry.summary}" + (f" [{state}]" if state else ""))
@@ -188,11 +192,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     config = load_config(args)
     for warning in config.warnings:
         print(f"registry-app: config: {warning}", file=sys.stderr)
-    select_workers(config, args.names or None)  # unknown or disabled names: a ConfigError before anything opens
+    settings = config.settings
+    select_workers(settings, args.names or None)  # unknown or disabled names: a ConfigError before anything opens
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("registry_app").setLevel(logging.INFO)  # the workers' rounds; libraries stay quiet
     try:
-        group = build_workers(build_core(config), args.names or None)
+        group = build_workers(build_core(settings), args.names or None)
     except StorageError as exc:
         return _fail(exc.detail, EXIT_STORAGE)
     stop = threading.Event()
@@ -207,16 +212,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.metrics_port:
         from registry_app.observability.exporter import start_exporter
 
-        metrics = MetricsSettings.from_values(config.values, "127.0.0.1")
+        metrics_host = settings.metrics.host_or("127.0.0.1")
         try:
-            start_exporter(metrics.host, args.metrics_port, build_queue_depths(config).as_mapping)
+            start_exporter(metrics_host, args.metrics_port, build_queue_depths(settings).as_mapping)
         except OSError as exc:
-            where = f"{metrics.host}:{args.metrics_port}"
+            where = f"{metrics_host}:{args.metrics_port}"
             return _fail(f"metrics: cannot listen on {where} ({exc.strerror or exc})", EXIT_CONFIG)
     shared = [w.name for w in group if w.mode is not Mode.LOCAL]
     print(
         f"registry-app: worker running {', '.join(shared) or 'no shared worker (none is on in this configuration)'}"
-        f" (database: {'SQLite' if config.is_sqlite else 'PostgreSQL'})",
+        f" (database: {settings.database.kind})",
         file=sys.stderr,
         flush=True,
     )
@@ -230,15 +235,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from registry_app.db.engine import DatabaseError, make_engine, migrate, redact_uri
 
-    config = load_config(args)
-    engine = make_engine(config.db_uri, config.get("DB_CONNECTION_ARGS"))
+    database = load_config(args).settings.database
+    engine = make_engine(database.uri, database.connect_args())
     try:
         before, after = migrate(engine)
     except DatabaseError as exc:
         return _fail(str(exc), EXIT_DB)
     except Exception as exc:
         orig = getattr(exc, "orig", exc)
-        return _fail(f"migration of {redact_uri(config.db_uri)} failed: {str(orig).strip().splitlines()[0]}", EXIT_DB)
+        return _fail(f"migration of {redact_uri(database.uri)} failed: {str(orig).strip().splitlines()[0]}", EXIT_DB)
     if before == after:
         print(f"database schema is up to date (revision {after})")
     else:
@@ -258,7 +263,7 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     from registry_app.services.auth import AuthService
     from registry_app.services.passwords import MAX_PASSWORD_LENGTH
 
-    config = load_config(args)
+    settings = load_config(args).settings
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     elif sys.stdin.isatty():
@@ -269,11 +274,12 @@ def cmd_user_create(args: argparse.Namespace) -> int:
         return _fail("the password must have at least 8 characters", EXIT_CONFIG)
     if len(password) > MAX_PASSWORD_LENGTH:
         return _fail(f"the password must have at most {MAX_PASSWORD_LENGTH} characters", EXIT_CONFIG)
-    store = _open(config)
+    store = _open(settings)
     if store.get_user(args.name) is not None:
         print(f"user {args.name} exists; left unchanged")
         return EXIT_EXISTS if args.fail_if_exists else 0
-    AuthService(store, config).create_user(args.name, password, args.email, superuser=args.superuser)
+    auth = AuthService(store, settings.auth, settings.secrets, settings.tags)
+    auth.create_user(args.name, password, args.email, superuser=args.superuser)
     print(f"created user {args.name}{' (superuser)' if args.superuser else ''}")
     return 0
 
@@ -281,17 +287,18 @@ def cmd_user_create(args: argparse.Namespace) -> int:
 def cmd_uploads_cleanup(args: argparse.Namespace) -> int:
     """Collect abandoned uploads once (what the server's upload collector does every interval):
     idle ones older than --older-than (default REGISTRY_APP_UPLOAD_MAX_AGE) and crash leftovers."""
-    from registry_app.services.uploads import UploadSettings, collect_abandoned_uploads, parse_duration
+    from registry_app.services.uploads import collect_abandoned_uploads
+    from registry_app.settings.units import parse_duration
     from registry_app.storage import make_storage
 
-    config = load_config(args)
-    settings = UploadSettings.from_config(config)
+    settings = load_config(args).settings
     try:
-        older_than = float(parse_duration(args.older_than)) if args.older_than else settings.max_age_s
+        older_than = float(parse_duration(args.older_than)) if args.older_than else settings.uploads.max_age_s
     except ValueError as exc:
         return _fail(f"--older-than: {exc}", EXIT_CONFIG)
-    store = _open(config)
-    report = collect_abandoned_uploads(store, make_storage(*config.storage_driver), older_than, dry_run=args.dry_run)
+    store = _open(settings)
+    storage = make_storage(settings.storage.driver, settings.storage.params)
+    report = collect_abandoned_uploads(store, storage, older_than, dry_run=args.dry_run)
     for line in report.lines():
         print(("would remove " if args.dry_run else "removed ") + line)
     print(report.summary())
@@ -301,8 +308,7 @@ def cmd_uploads_cleanup(args: argparse.Namespace) -> int:
 def cmd_repo_visibility(args: argparse.Namespace) -> int:
     from registry_app.services.names import split_repository
 
-    config = load_config(args)
-    store = _open(config)
+    store = _open(load_config(args).settings)
     namespace, name = split_repository(args.repository)
     repo = store.get_repo(namespace, name)
     if repo is None:

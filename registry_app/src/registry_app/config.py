@@ -2,7 +2,12 @@
 
 A bundle is a directory holding ``config.yaml`` and, optionally, ``ssl.cert``/``ssl.key`` and
 ``extra_ca_certs/``. The JSON Schema in ``config_schema.json`` is the single description of the keys;
-the quay.registry collection validates the bundles it writes with the same file.
+the quay.registry collection validates the bundles it writes with the same file. The checks the
+schema cannot make live beside their area's settings (``settings.ldap.ldap_problems``,
+``settings.scanner.scanner_problems``) and the storage drivers' parameter checks in
+``storage.drivers``. A validated configuration is decided once into typed settings
+(``Config.settings``, registry_app.settings): that, not the raw values, is what the rest takes.
+This module imports nothing above it (no service, no web side).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,6 +25,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+from registry_app.settings import Settings, settings_from_values
+from registry_app.settings.ldap import ldap_problems
+from registry_app.settings.scanner import scanner_problems
+from registry_app.settings.web import oidc_config_problems
 from registry_app.storage.drivers import param_problems
 from registry_app.storage.drivers import registered as registered_drivers
 
@@ -98,25 +108,6 @@ QUAY_KEYS_NOT_IMPLEMENTED = frozenset(
     }
 )
 
-DEFAULTS: dict[str, Any] = {
-    "PREFERRED_URL_SCHEME": "http",
-    "AUTHENTICATION_TYPE": "Database",
-    "SUPER_USERS": [],
-    "FEATURE_USER_INITIALIZE": False,
-    "FEATURE_ANONYMOUS_ACCESS": True,
-    "FEATURE_ANONYMOUS_PUSH": False,
-    "FEATURE_USER_CREATION": True,
-    "CREATE_PRIVATE_REPO_ON_PUSH": True,
-    "CREATE_NAMESPACE_ON_PUSH": False,
-    "BROWSER_API_CALLS_XHR_ONLY": True,
-    "DEFAULT_TAG_EXPIRATION": "2w",
-    "REGISTRY_APP_MAX_MANIFEST_SIZE": 4 * 1024 * 1024,
-    "REGISTRY_APP_MAX_API_BODY_SIZE": 1024 * 1024,
-    "REGISTRY_APP_BODY_IDLE_TIMEOUT": 60,
-    "REGISTRY_APP_TOKEN_LIFETIME": 3600,
-}
-
-
 class ConfigError(Exception):
     """The configuration cannot be used. ``problems`` lists each as 'KEY: what is wrong'."""
 
@@ -128,7 +119,9 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Config:
-    """A validated configuration. ``values`` holds config.yaml with defaults applied."""
+    """A validated configuration: config.yaml as written (plus a generated SECRET_KEY), the
+    bundle's files and the loader's warnings. ``settings`` is what everything downstream takes:
+    the values decided once into typed settings (registry_app.settings), defaults included."""
 
     values: dict[str, Any]
     data_dir: Path
@@ -137,27 +130,31 @@ class Config:
     tls_key: Path | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
+    @cached_property
+    def settings(self) -> Settings:
+        return settings_from_values(
+            self.values,
+            data_dir=self.data_dir,
+            config_dir=self.config_dir,
+            tls_cert=self.tls_cert,
+            tls_key=self.tls_key,
+        )
+
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
     @property
     def db_uri(self) -> str:
-        return str(self.values["DB_URI"])
+        return self.settings.database.uri
 
     @property
     def is_sqlite(self) -> bool:
-        return self.db_uri.startswith("sqlite")
+        return self.settings.database.is_sqlite
 
     @property
     def storage_driver(self) -> tuple[str, dict[str, Any]]:
-        """(Quay storage class name, parameters) of the first preferred storage location: what
-        the wiring passes to ``storage.make_storage``."""
-        name = self.values["DISTRIBUTED_STORAGE_PREFERENCE"][0]
-        driver, params = self.values["DISTRIBUTED_STORAGE_CONFIG"][name]
-        return str(driver), dict(params)
+        """(Quay storage class name, parameters) of the first preferred storage location."""
+        return self.settings.storage.driver, dict(self.settings.storage.params)
 
     @property
     def storage_path(self) -> Path:
@@ -168,11 +165,11 @@ class Config:
 
     @property
     def secret_key(self) -> str:
-        return str(self.values["SECRET_KEY"])
+        return self.settings.secrets.secret_key
 
     @property
     def super_users(self) -> frozenset[str]:
-        return frozenset(self.values.get("SUPER_USERS") or ())
+        return self.settings.auth.super_users
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
@@ -210,16 +207,10 @@ def validate_values(values: Any, source: str = "config.yaml") -> list[str]:
         storage_problems, storage_warnings = _storage_problems(storage, pref)
         problems.extend(storage_problems)
     if values.get("AUTHENTICATION_TYPE") == "LDAP":
-        from registry_app.services.ldap import ldap_config_problems
-
-        problems.extend(ldap_config_problems(values))
+        problems.extend(ldap_problems(values))
     if values.get("FEATURE_SECURITY_SCANNER") or values.get("SECURITY_SCANNER_V4_PSK"):
-        from registry_app.services.secscan import secscan_config_problems
-
-        problems.extend(secscan_config_problems(values))
+        problems.extend(scanner_problems(values))
     if any(k.endswith("_LOGIN_CONFIG") for k in values):
-        from registry_app.services.external_login import oidc_config_problems
-
         problems.extend(oidc_config_problems(values))
     if problems:
         raise ConfigError(source, problems)
@@ -284,21 +275,18 @@ def embedded_default(data_dir: Path, bind_host: str = "127.0.0.1", bind_port: in
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     host = "localhost" if bind_host in ("127.0.0.1", "0.0.0.0", "::", "::1") else bind_host  # noqa: S104
-    values = dict(DEFAULTS)
-    values.update(
-        {
-            "SERVER_HOSTNAME": f"{host}:{bind_port}",
-            "DB_URI": f"sqlite:///{data_dir / 'registry.db'}",
-            "DISTRIBUTED_STORAGE_CONFIG": {"default": ["LocalStorage", {"storage_path": str(data_dir / "storage")}]},
-            "DISTRIBUTED_STORAGE_PREFERENCE": ["default"],
-            # One local admin who can do everything: the embedded default is a single-user setup.
-            "FEATURE_SUPERUSERS_FULL_ACCESS": True,
-            "SECRET_KEY": _load_or_create_secret(data_dir, "secret_key"),
-            "DATABASE_SECRET_KEY": _load_or_create_secret(data_dir, "database_secret_key"),
-        }
-    )
+    values: dict[str, Any] = {
+        "SERVER_HOSTNAME": f"{host}:{bind_port}",
+        "DB_URI": f"sqlite:///{data_dir / 'registry.db'}",
+        "DISTRIBUTED_STORAGE_CONFIG": {"default": ["LocalStorage", {"storage_path": str(data_dir / "storage")}]},
+        "DISTRIBUTED_STORAGE_PREFERENCE": ["default"],
+        # One local admin who can do everything: the embedded default is a single-user setup.
+        "FEATURE_SUPERUSERS_FULL_ACCESS": True,
+        "SECRET_KEY": _load_or_create_secret(data_dir, "secret_key"),
+        "DATABASE_SECRET_KEY": _load_or_create_secret(data_dir, "database_secret_key"),
+    }
     validate_values(values, "embedded default")
-    return Config(values=values, data_dir=data_dir)
+    return _decided(Config(values=values, data_dir=data_dir))
 
 
 def load_bundle(config_dir: Path, data_dir: Path | None = None) -> Config:
@@ -320,13 +308,12 @@ def load_bundle(config_dir: Path, data_dir: Path | None = None) -> Config:
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(source, [f"YAML syntax error at {where}: {problem}"]) from None
     warnings = validate_values(raw, source)
-    values = dict(DEFAULTS)
-    values.update(raw)
+    values = dict(raw)
     if data_dir is None:
         data_dir = config_dir
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    if not values.get("SECRET_KEY"):
+    if not values.get("SECRET_KEY"):  # the loader's one default: it lives in the data directory
         values["SECRET_KEY"] = _load_or_create_secret(data_dir, "secret_key")
         warnings.append(
             "SECRET_KEY: not set; using a key generated in the data directory (set it for multi-host setups)"
@@ -339,7 +326,7 @@ def load_bundle(config_dir: Path, data_dir: Path | None = None) -> Config:
         )
     if has_cert:
         _check_tls_pair(cert, key, source)
-    return Config(
+    config = Config(
         values=values,
         data_dir=data_dir,
         config_dir=config_dir,
@@ -347,6 +334,14 @@ def load_bundle(config_dir: Path, data_dir: Path | None = None) -> Config:
         tls_key=key if has_key else None,
         warnings=tuple(warnings),
     )
+    return _decided(config)
+
+
+def _decided(config: Config) -> Config:
+    """``config`` with its settings built now, once, right after validation: every process
+    decides them when it loads the configuration, not at a first use deep inside a request."""
+    _ = config.settings
+    return config
 
 
 def _check_tls_pair(cert: Path, key: Path, source: str) -> None:

@@ -1,29 +1,33 @@
-"""Composition: registry_app's parts built from a validated Config, in one place.
+"""Composition: registry_app's parts built from the settings, in one place.
 
 ``build_core`` makes what every process needs (database engine and stores, storage, auth, the
-registry service, the audit log, the security scanner when it is on). ``http.app.create_app``
-adds the web side to it for ``registry-app serve``; ``registry-app worker`` runs workers on it
-without any web side. ``WORKERS`` registers every background worker by name: what it is, when the
-configuration turns it on, and how it is built (its interval and endpoints passed explicitly).
+registry service, the audit log, the security scanner when it is on). ``create_app`` adds the
+web side to it for ``registry-app serve``; ``registry-app worker`` runs workers on it without any
+web side. ``WORKERS`` registers every background worker by name: what it is, when the settings
+turn it on, and how it is built (its interval and endpoints passed explicitly).
+
+Each part gets its area's settings (``registry_app.settings``) or the few values it needs, never
+the configuration itself. This module imports every layer; no layer imports it (``http/`` in
+particular: the web side is handed what it needs).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from registry_app.config import Config, ConfigError
+from registry_app.config import ConfigError
 from registry_app.db.engine import ensure_schema, make_engine
 from registry_app.db.leases import LeaseStore
 from registry_app.db.store import Store
 from registry_app.services.audit import AuditLog
-from registry_app.services.auth import AuthService
+from registry_app.services.auth import AuthService, DirectoryAuth
 from registry_app.services.registry import RegistryService
 from registry_app.services.secscan import SecurityScanner
-from registry_app.services.uploads import UploadSettings
+from registry_app.settings import Settings
 from registry_app.storage import BlobStorage, make_storage
 from registry_app.workers.audit import AuditFlushWorker
 from registry_app.workers.base import Lease, Mode, Worker, WorkerGroup, lease_ttl_s
@@ -33,12 +37,15 @@ from registry_app.workers.security import SecurityWorker
 from registry_app.workers.uploads import LEASE_NAME as UPLOADS_LEASE
 from registry_app.workers.uploads import UploadActivityWorker, UploadCollectorWorker
 
+if TYPE_CHECKING:
+    from registry_app.http.app import RegistryApp
+
 
 @dataclass
 class Core:
     """The parts of one process, without the web side."""
 
-    config: Config
+    settings: Settings
     engine: Engine
     store: Store
     storage: BlobStorage
@@ -48,23 +55,29 @@ class Core:
     secscan: SecurityScanner | None = None
 
 
-def build_core(config: Config) -> Core:
+def build_core(settings: Settings) -> Core:
     """Open (SQLite: create or migrate; PostgreSQL: check) the database, check the storage, and
     build the services. Raises DatabaseError or StorageError when either cannot be used."""
     from registry_app.db.secscan import SecscanStore
-    from registry_app.services.secscan import ScannerSettings
 
-    engine = make_engine(config.db_uri, config.get("DB_CONNECTION_ARGS"))
-    ensure_schema(engine, auto_migrate=config.is_sqlite)
+    engine = make_engine(settings.database.uri, settings.database.connect_args())
+    ensure_schema(engine, auto_migrate=settings.database.is_sqlite)
     observe_pool(engine)
     store = Store(engine)
-    storage = make_storage(*config.storage_driver)
+    storage = make_storage(settings.storage.driver, settings.storage.params)
     storage.check()
-    auth = AuthService(store, config, directory=make_directory(config))
-    registry = RegistryService(store, storage, auth, config)
-    core = Core(config, engine, store, storage, auth, registry, AuditLog(engine))
-    if config.get("FEATURE_SECURITY_SCANNER"):
-        core.secscan = SecurityScanner(SecscanStore(engine), auth, ScannerSettings.from_config(config))
+    auth = AuthService(store, settings.auth, settings.secrets, settings.tags, directory=make_directory(settings))
+    registry = RegistryService(
+        store,
+        storage,
+        auth,
+        settings.uploads,
+        max_manifest_size=settings.limits.max_manifest_size,
+        private_on_push=settings.auth.create_private_repo_on_push,
+    )
+    core = Core(settings, engine, store, storage, auth, registry, AuditLog(engine))
+    if settings.scanner is not None:
+        core.secscan = SecurityScanner(SecscanStore(engine), auth, settings.scanner)
         registry.on_manifests_deleted = core.secscan.manifests_deleted
     return core
 
@@ -79,7 +92,7 @@ def observe_pool(engine: Engine) -> None:
     watch_pool(engine, metrics.db_pooled_connections_in_use.inc)
 
 
-def build_queue_depths(config: Config) -> Any:
+def build_queue_depths(settings: Settings) -> Any:
     """The queue depths the metrics exporter samples at scrape time (``services/metrics``), on
     an engine of its own without a pool: a scrape opens one connection and closes it, so the
     serve parent holds none between scrapes (none that a forked worker could inherit)."""
@@ -87,24 +100,68 @@ def build_queue_depths(config: Config) -> Any:
     from registry_app.db.metrics import QueueDepthStore
     from registry_app.services.metrics import QueueDepths
 
-    engine = make_null_engine(config.db_uri)
-    return QueueDepths(QueueDepthStore(engine, secscan=bool(config.get("FEATURE_SECURITY_SCANNER"))))
+    engine = make_null_engine(settings.database.uri)
+    return QueueDepths(QueueDepthStore(engine, secscan=settings.scanner is not None))
 
 
-def make_directory(config: Config) -> Any:
+def make_directory(settings: Settings) -> DirectoryAuth | None:
     """The LDAP directory when AUTHENTICATION_TYPE is LDAP, else None (database users)."""
-    if config.get("AUTHENTICATION_TYPE", "Database") != "LDAP":
+    if settings.ldap is None:
         return None
     from registry_app.services.ldap import LdapDirectory
 
-    return LdapDirectory(config)
+    return LdapDirectory(settings.ldap)
+
+
+def create_app(settings: Settings, run_workers: bool = True) -> RegistryApp:
+    """The web application on the parts ``build_core`` makes, with the process's background
+    workers (``build_workers``): all that the settings turn on, or with ``run_workers=False``
+    (``serve --no-workers``) only the local ones (the audit log's flush), the others then running
+    in ``registry-app worker``. The web side is imported here, not at the top, so that a worker
+    process never loads it."""
+    from registry_app.http.api import ApiContext, create_api
+    from registry_app.http.api.guard import ApiBodyGuard
+    from registry_app.http.app import HealthChecks, RegistryApp
+    from registry_app.http.base import Blocking
+    from registry_app.http.ui import WebUI
+    from registry_app.http.v2 import V2
+
+    core = build_core(settings)
+    blocking = Blocking()
+    v2 = V2(core.registry, core.auth, blocking, settings.server, core.audit)
+    api = create_api(
+        ApiContext(
+            auth=core.auth,
+            registry=core.registry,
+            audit=core.audit,
+            settings=settings,
+            secscan=core.secscan,
+            sessions=build_sessions(core),
+            external_logins=build_external_logins(core),
+        )
+    )
+    guarded = ApiBodyGuard(api, blocking, settings.limits.max_api_body_size, core.auth.anonymous_push)
+    workers = build_workers(core, None if run_workers else [])
+    health = HealthChecks(core.registry)
+    return RegistryApp(
+        core.registry,
+        v2,
+        blocking,
+        health,
+        guarded,
+        core.audit,
+        core.secscan,
+        settings.limits.body_idle_timeout_s,
+        workers,
+        WebUI(),
+    )
 
 
 # -- the workers, by name -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class WorkerEntry:
     cls: type[Worker]
-    off_because: Callable[[Config], str | None]  # why this configuration leaves it off; None: on
+    off_because: Callable[[Settings], str | None]  # why the settings leave it off; None: on
     build: Callable[[Core], Worker]
 
     @property
@@ -140,14 +197,12 @@ def _clair_cleanup(core: Core) -> Worker:
     return worker
 
 
-def _scanner_off(config: Config) -> str | None:
-    return None if config.get("FEATURE_SECURITY_SCANNER") else "FEATURE_SECURITY_SCANNER is not true"
+def _scanner_off(settings: Settings) -> str | None:
+    return None if settings.scanner is not None else "FEATURE_SECURITY_SCANNER is not true"
 
 
-def _cleanup_off(config: Config) -> str | None:
-    if not config.get("SECURITY_SCANNER_V4_MANIFEST_CLEANUP", True):
-        return "SECURITY_SCANNER_V4_MANIFEST_CLEANUP is false"
-    return _scanner_off(config)
+def _cleanup_off(settings: Settings) -> str | None:
+    return _scanner_off(settings) or (settings.scanner.cleanup_off_because if settings.scanner else None)
 
 
 def _uploads(core: Core) -> Worker:
@@ -156,23 +211,16 @@ def _uploads(core: Core) -> Worker:
     return UploadCollectorWorker(core.store, core.storage, settings, lease)
 
 
-def _uploads_off(config: Config) -> str | None:
-    if UploadSettings.from_config(config).interval_s > 0:
-        return None
-    key = (
-        "BLOBUPLOAD_CLEANUP_FREQUENCY is 0"
-        if config.get("REGISTRY_APP_UPLOAD_CLEANUP_INTERVAL") is None
-        else "REGISTRY_APP_UPLOAD_CLEANUP_INTERVAL is 0s"
-    )
-    return f"{key}: only `registry-app uploads cleanup` collects"
+def _uploads_off(settings: Settings) -> str | None:
+    return settings.uploads.collector_off_because
 
 
 WORKERS: tuple[WorkerEntry, ...] = (
     WorkerEntry(SecurityWorker, _scanner_off, _security),
     WorkerEntry(ClairCleanupWorker, _cleanup_off, _clair_cleanup),
     WorkerEntry(UploadCollectorWorker, _uploads_off, _uploads),
-    WorkerEntry(AuditFlushWorker, lambda _config: None, lambda core: AuditFlushWorker(core.audit)),
-    WorkerEntry(UploadActivityWorker, lambda _config: None, lambda core: UploadActivityWorker(core.registry.activity)),
+    WorkerEntry(AuditFlushWorker, lambda _s: None, lambda core: AuditFlushWorker(core.audit)),
+    WorkerEntry(UploadActivityWorker, lambda _s: None, lambda core: UploadActivityWorker(core.registry.activity)),
     # Next: GC, notification delivery (a QUEUE on repository_event), mirroring.
 )
 
@@ -181,13 +229,13 @@ def worker_entry(name: str) -> WorkerEntry | None:
     return next((entry for entry in WORKERS if entry.name == name), None)
 
 
-def select_workers(config: Config, names: Sequence[str] | None) -> list[WorkerEntry]:
-    """The workers a process runs. ``names`` None: every one the configuration turns on.
+def select_workers(settings: Settings, names: Sequence[str] | None) -> list[WorkerEntry]:
+    """The workers a process runs. ``names`` None: every one the settings turn on.
     Otherwise the named ones, each of which must exist and be on (a ConfigError names every
     problem). The local workers (``Mode.LOCAL``: the process's own buffers) are always added."""
-    local = [e for e in WORKERS if e.mode is Mode.LOCAL and e.off_because(config) is None]
+    local = [e for e in WORKERS if e.mode is Mode.LOCAL and e.off_because(settings) is None]
     if names is None:
-        return [e for e in WORKERS if e.mode is not Mode.LOCAL and e.off_because(config) is None] + local
+        return [e for e in WORKERS if e.mode is not Mode.LOCAL and e.off_because(settings) is None] + local
     problems = []
     chosen: list[WorkerEntry] = []
     known = ", ".join(e.name for e in WORKERS if e.mode is not Mode.LOCAL)
@@ -197,7 +245,7 @@ def select_workers(config: Config, names: Sequence[str] | None) -> list[WorkerEn
             problems.append(f"{name}: no such worker (workers: {known})")
         elif entry.mode is Mode.LOCAL:
             problems.append(f"{name}: runs in every process by itself; it is not chosen by name")
-        elif (why := entry.off_because(config)) is not None:
+        elif (why := entry.off_because(settings)) is not None:
             problems.append(f"{name}: off in this configuration ({why})")
         else:
             chosen.append(entry)
@@ -209,7 +257,7 @@ def select_workers(config: Config, names: Sequence[str] | None) -> list[WorkerEn
 def build_workers(core: Core, names: Sequence[str] | None = None) -> WorkerGroup:
     """``select_workers`` built on ``core``: ``names`` None for every worker that is on, ``[]``
     for the local ones only (``serve --no-workers``)."""
-    return WorkerGroup(entry.build(core) for entry in select_workers(core.config, names))
+    return WorkerGroup(entry.build(core) for entry in select_workers(core.settings, names))
 
 
 
@@ -217,16 +265,15 @@ def build_sessions(core: Core) -> Any:
     """The web UI's sign-in sessions (services/sessions.py over db/sessions.py), with Quay's
     SESSION_TIMEOUT (default 31d) and FRESH_LOGIN_TIMEOUT (default 10m)."""
     from registry_app.db.sessions import SessionStore
-    from registry_app.services.identity import IdentityService
     from registry_app.services.sessions import SessionService
 
-    config = core.config
+    web = core.settings.web
     return SessionService(
         SessionStore(core.engine),
         core.auth.identities.user_by_id,
-        config.secret_key,
-        lifetime_s=IdentityService.timespan_seconds(str(config.get("SESSION_TIMEOUT") or "31d")),
-        fresh_s=IdentityService.timespan_seconds(str(config.get("FRESH_LOGIN_TIMEOUT") or "10m")),
+        core.settings.secrets.secret_key,
+        lifetime_s=web.session_lifetime_s,
+        fresh_s=web.fresh_login_s,
     )
 
 
@@ -240,8 +287,8 @@ def build_external_logins(core: Core) -> Any:
         ssl_context,
     )
 
-    config, auth = core.config, core.auth
-    providers = providers_from(config.values, ssl_context(config.config_dir))
+    settings, auth = core.settings, core.auth
+    providers = providers_from(settings.web.login_configs, ssl_context(settings.server.config_dir))
     if not providers:
         return None
     accounts = Accounts(
@@ -253,9 +300,9 @@ def build_external_logins(core: Core) -> Any:
         providers=providers,
         links=ExternalLoginStore(core.engine),
         accounts=accounts,
-        secret_key=config.secret_key,
-        external_url=f"{config.get('PREFERRED_URL_SCHEME') or 'http'}://{config['SERVER_HOSTNAME']}",
-        user_creation=bool(config.get("FEATURE_USER_CREATION", True)),
+        secret_key=settings.secrets.secret_key,
+        external_url=settings.server.base_url,
+        user_creation=settings.auth.user_creation,
     )
 
 __all__ = [
@@ -267,6 +314,7 @@ __all__ = [
     "build_queue_depths",
     "build_sessions",
     "build_workers",
+    "create_app",
     "make_directory",
     "observe_pool",
     "select_workers",

@@ -23,6 +23,7 @@ from registry_app.db.engine import make_engine
 from registry_app.db.identity import IdentityStore
 from registry_app.services.auth import PASSWORDS
 from registry_app.services.identity import ALL_SCOPES, IdentityService
+from registry_app.settings import Secrets
 from tests.conftest import ADMIN
 from tests.support.oci import Client, Image
 from tests.support.server import RegistryServer
@@ -55,7 +56,7 @@ def identity_service(server: RegistryServer) -> Iterator[IdentityService]:
     """The server's accounts, straight from its database."""
     engine = make_engine(f"sqlite:///{server.data_dir / 'registry.db'}")
     try:
-        yield IdentityService(IdentityStore(engine), {"SECRET_KEY": "unused: API tokens are hashed"})
+        yield IdentityService(IdentityStore(engine), Secrets("unused: API tokens are hashed"))
     finally:
         engine.dispose()
 

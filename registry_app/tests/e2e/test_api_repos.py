@@ -71,7 +71,7 @@ class Accounts:
         config = embedded_default(server.data_dir)
         self.engine = make_engine(config.db_uri)
         self.store = IdentityStore(self.engine)
-        self.service = IdentityService(self.store, config)
+        self.service = IdentityService(self.store, config.settings.secrets, config.settings.tags)
         self.password = secrets.token_urlsafe(12)
         self.password_hash = PASSWORDS.hash(self.password)  # one hash for every user: argon2 is slow
 

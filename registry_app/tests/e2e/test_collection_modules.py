@@ -33,6 +33,7 @@ import yaml
 from registry_app.db.engine import make_engine
 from registry_app.db.identity import IdentityStore
 from registry_app.services.identity import ALL_SCOPES, IdentityService
+from registry_app.settings import Secrets
 from tests.conftest import ADMIN, missing_dependency
 from tests.support.bundle import start_https_registry
 from tests.support.images import build_image
@@ -69,7 +70,7 @@ def admin_token(server: RegistryServer) -> str:
     assert server.config_dir is not None
     engine = make_engine(f"sqlite:///{server.config_dir.parent / 'registry.db'}")
     try:
-        accounts = IdentityService(IdentityStore(engine), {"SECRET_KEY": "unused: API tokens are hashed"})
+        accounts = IdentityService(IdentityStore(engine), Secrets("unused: API tokens are hashed"))
         user = accounts.store.get(ADMIN[0])
         assert user is not None
         return accounts.create_api_token(user, ALL_SCOPES, "collection-tests")

@@ -26,7 +26,7 @@ import pytest
 
 from tests.conftest import ADMIN, missing_dependency
 from tests.e2e.test_web_ui import expect, expect_no_violations, run_shown_line
-from tests.support.browser import chromium, new_page
+from tests.support.browser import AXE, chromium, new_page
 from tests.support.bundle import bundle_server
 from tests.support.engines import ContainersClients
 from tests.support.hydra import Hydra, LoginApp, Person, hydra_binary
@@ -61,6 +61,8 @@ class Idp:
 
 @pytest.fixture(scope="module")
 def idp(tmp_path_factory: pytest.TempPathFactory, test_ca: CertificateAuthority) -> Iterator[Idp]:
+    if not AXE.is_file():  # the tests build on test_1, which checks accessibility
+        missing_dependency(f"axe-core is not installed ({AXE}): run scripts/build-ui")
     binary = hydra_binary()
     if binary is None:
         missing_dependency("no hydra binary (scripts/build-go-tools builds it; or set HYDRA_BIN)")

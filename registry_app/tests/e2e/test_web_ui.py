@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.support.browser import axe_violations, chromium, describe_violations, new_page
+from tests.conftest import missing_dependency
+from tests.support.browser import AXE, axe_violations, chromium, describe_violations, new_page
 from tests.support.bundle import bundle_server
 from tests.support.engines import ContainersClients, require, run
 from tests.support.images import build_image
@@ -75,6 +76,10 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    # The tests build on each other (test_1 makes what the rest use) and test_1 checks accessibility:
+    # without axe-core every one of them skips (fails under CI), not only the first.
+    if not AXE.is_file():
+        missing_dependency(f"axe-core is not installed ({AXE}): run scripts/build-ui")
     base = tmp_path_factory.mktemp("webui")
     server = bundle_server(base, FEATURE_USER_INITIALIZE=True, SUPER_USERS=[OWNER])
     with server.start():

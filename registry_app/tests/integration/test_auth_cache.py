@@ -69,7 +69,8 @@ def auth(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AuthService
     else:
         migrate(engine)
     try:
-        yield AuthService(Store(engine), config)
+        settings = config.settings
+        yield AuthService(Store(engine), settings.auth, settings.secrets, settings.tags)
     finally:
         engine.dispose()
 

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from registry_app.config import Config
 from registry_app.services.ldap import LdapDirectory, LdapUnavailable
+from registry_app.settings import LdapSettings
 from tests.conftest import missing_dependency
 from tests.support.bundle import bundle_server
 from tests.support.ldap import Person, SlapdServer, SlapdUnavailable
@@ -223,7 +223,7 @@ def directory(tmp_path: Path, values: dict[str, Any], ca: CertificateAuthority |
     bundle.mkdir(exist_ok=True)
     if ca is not None:
         (bundle / "ldap.crt").write_bytes(ca.cert_path.read_bytes())  # as Quay: ldap.crt in the bundle
-    return LdapDirectory(Config(values=values, data_dir=tmp_path, config_dir=bundle))
+    return LdapDirectory(LdapSettings.from_values(values, config_dir=bundle))
 
 
 def test_ldaps_verifies_the_certificate_with_ldap_crt(

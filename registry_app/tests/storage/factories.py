@@ -13,6 +13,7 @@ registered class without one (docs/architecture.md, "Storage drivers").
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from registry_app.storage import BlobStorage, make_storage
+from tests.support.s3 import SeaweedServer
 
 
 @dataclass(frozen=True)
@@ -44,3 +46,33 @@ def driver_factory(class_name: str) -> Callable[[Factory], Factory]:
 def local_storage(request: pytest.FixtureRequest, tmp_path: Path) -> DriverUnderTest:
     root = tmp_path / "local-storage"
     return DriverUnderTest(make_storage("LocalStorage", {"storage_path": str(root)}), (str(root), str(tmp_path)))
+
+
+def _s3_bucket(request: pytest.FixtureRequest) -> tuple[SeaweedServer, str]:
+    """The session's SeaweedFS and its shared bucket, or a skip through ``missing_dependency``
+    (from the ``s3_server`` fixture)."""
+    server: SeaweedServer = request.getfixturevalue("s3_server")
+    return server, server.shared_bucket()
+
+
+@driver_factory("S3Storage")
+def s3_storage(request: pytest.FixtureRequest, tmp_path: Path) -> DriverUnderTest:
+    """S3Storage on the real SeaweedFS: an empty prefix (``storage_path``) of a shared bucket,
+    emptied afterwards; blob GETs are presigned redirects."""
+    server, bucket = _s3_bucket(request)
+    prefix = f"suite-{uuid.uuid4().hex}"
+    storage = make_storage("S3Storage", server.s3_storage_params(bucket, f"/{prefix}/registry"))
+    request.addfinalizer(lambda: server.empty(bucket, prefix + "/"))
+    return DriverUnderTest(storage, (bucket, prefix, *server.internals()))
+
+
+@driver_factory("RadosGWStorage")
+def radosgw_storage(request: pytest.FixtureRequest, tmp_path: Path) -> DriverUnderTest:
+    """RadosGWStorage (Quay's parameter names) on the same server, with ``proxy_downloads`` so
+    that the suite reads blobs through ``Streamed`` here."""
+    server, bucket = _s3_bucket(request)
+    prefix = f"suite-{uuid.uuid4().hex}"
+    params = server.radosgw_params(bucket, prefix, proxy_downloads=True)
+    storage = make_storage("RadosGWStorage", params)
+    request.addfinalizer(lambda: server.empty(bucket, prefix + "/"))
+    return DriverUnderTest(storage, (bucket, prefix, *server.internals()))

@@ -37,7 +37,7 @@ def scratch_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_every_registered_driver_has_a_test_factory() -> None:
     missing = [name for name in registered() if name not in FACTORIES]
     assert not missing, f"register a test factory in tests/storage/factories.py for {missing}"
-    assert "LocalStorage" in registered()
+    assert {"LocalStorage", "S3Storage", "RadosGWStorage"} <= set(registered())
 
 
 def test_local_storage_by_class_name(tmp_path: Path) -> None:
@@ -60,7 +60,11 @@ def test_the_embedded_default_is_local_storage_under_the_data_dir(tmp_path: Path
 @pytest.mark.parametrize(
     ("name", "params", "needles"),
     [
-        ("S3Storage", {"s3_bucket": "b"}, ["storage class 'S3Storage' is not available", "LocalStorage"]),
+        (
+            "CloudFrontedS3Storage",
+            {"s3_bucket": "b"},
+            ["storage class 'CloudFrontedS3Storage' is not available", "LocalStorage, RadosGWStorage, S3Storage"],
+        ),
         ("localstorage", {"storage_path": "/x"}, ["'localstorage' is not available"]),
         ("LocalStorage", {}, ["LocalStorage needs storage_path"]),
         ("LocalStorage", {"storage_path": None}, ["LocalStorage needs storage_path"]),
@@ -142,12 +146,13 @@ def test_a_driver_is_abstract_until_it_implements_everything() -> None:
 
 def test_storage_imports_nothing_above_it() -> None:
     """storage/ is the bottom layer: importing it (every driver included) loads no config,
-    services, db or http module."""
+    services, db or http module, and no client library (boto3 loads when an S3 driver is built)."""
     code = (
         "import sys, registry_app.storage, registry_app.storage.filesystem;"
-        "print('\\n'.join(m for m in sys.modules if m.startswith('registry_app')))"
+        "print('\\n'.join(m for m in sys.modules if m.startswith(('registry_app', 'boto'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert "registry_app.storage.filesystem" in out
+    assert "registry_app.storage.filesystem" in out and "registry_app.storage.s3_classes" in out
+    assert not [m for m in out if m.startswith("boto")], out
     above = [m for m in out if not (m == "registry_app" or m.startswith("registry_app.storage"))]
     assert above == [], above

@@ -90,21 +90,30 @@ def test_storage_classes_and_parameters_are_checked_by_their_driver(tmp_path: Pa
     s3 = GOOD.replace(
         "  default: [LocalStorage, {storage_path: /datastorage/registry}]\n",
         "  default: [LocalStorage, {storage_path: /datastorage/registry, s3_bucket: quay}]\n"
-        "  east: [S3Storage, {s3_bucket: quay, storage_path: /registry}]\n",
+        "  east: [S3Storage, {s3_bucket: quay, storage_path: /registry, port: https}]\n"
+        "  cdn: [CloudFrontedS3Storage, {s3_bucket: quay, storage_path: /registry}]\n",
     )
     with pytest.raises(ConfigError) as err:
         load_bundle(write(tmp_path, s3))
+    # A class with a driver is checked in every location, used or not.
     assert err.value.problems == [
-        "DISTRIBUTED_STORAGE_CONFIG.default: LocalStorage has no parameter 's3_bucket' (known: storage_path)"
+        "DISTRIBUTED_STORAGE_CONFIG.default: LocalStorage has no parameter 's3_bucket' (known: storage_path)",
+        "DISTRIBUTED_STORAGE_CONFIG.east: S3Storage parameter port must be an integer",
     ]
     # A location that is not used may name a class without a driver here: a warning.
-    cfg = load_bundle(write(tmp_path, s3.replace(", s3_bucket: quay}]", "}]", 1)))
-    unused = "DISTRIBUTED_STORAGE_CONFIG.east: storage class S3Storage is not available"
+    fixed = s3.replace(", s3_bucket: quay}]", "}]", 1).replace(", port: https}]", "}]")
+    cfg = load_bundle(write(tmp_path, fixed))
+    unused = "DISTRIBUTED_STORAGE_CONFIG.cdn: storage class CloudFrontedS3Storage is not available"
     assert any(w.startswith(unused) for w in cfg.warnings)
     assert cfg.storage_driver == ("LocalStorage", {"storage_path": "/datastorage/registry"})
+    assert load_bundle(write(tmp_path, fixed.replace("[default]", "[east, default]"))).storage_driver == (
+        "S3Storage",
+        {"s3_bucket": "quay", "storage_path": "/registry"},
+    )
     # The location that is used may not.
     with pytest.raises(ConfigError) as err:
-        load_bundle(write(tmp_path, s3.replace(", s3_bucket: quay}]", "}]", 1).replace("[default]", "[east, default]")))
+        load_bundle(write(tmp_path, fixed.replace("[default]", "[cdn, default]")))
     assert err.value.problems == [
-        "DISTRIBUTED_STORAGE_CONFIG.east: storage class 'S3Storage' is not available (available: LocalStorage)"
+        "DISTRIBUTED_STORAGE_CONFIG.cdn: storage class 'CloudFrontedS3Storage' is not available "
+        "(available: LocalStorage, RadosGWStorage, S3Storage)"
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from registry_app.http.metrics import route_class
@@ -40,8 +42,23 @@ def test_route_class(path: str, expected: str) -> None:
 
 
 def test_metrics_settings() -> None:
-    assert MetricsSettings.from_values({}, "10.1.2.3") == MetricsSettings(9091, "10.1.2.3")
-    off = MetricsSettings.from_values({"REGISTRY_APP_METRICS_PORT": 0}, "127.0.0.1")
+    default = MetricsSettings.from_values({})
+    assert default == MetricsSettings(9091, None)
+    assert default.host_or("10.1.2.3") == "10.1.2.3"
+    off = MetricsSettings.from_values({"REGISTRY_APP_METRICS_PORT": 0})
     assert not off.enabled
-    mine = MetricsSettings.from_values({"REGISTRY_APP_METRICS_PORT": 9200, "REGISTRY_APP_METRICS_HOST": "::1"}, "x")
-    assert (mine.port, mine.host, mine.enabled) == (9200, "::1", True)
+    mine = MetricsSettings.from_values({"REGISTRY_APP_METRICS_PORT": 9200, "REGISTRY_APP_METRICS_HOST": "::1"})
+    assert (mine.port, mine.host_or("x"), mine.enabled) == (9200, "::1", True)
+
+
+def test_metrics_settings_in_settings(tmp_path: Path) -> None:
+    """The loader validates the metrics keys and decides the area with the others (Settings.metrics)."""
+    from registry_app.config import ConfigError, load_bundle
+    from tests.support.bundle import write_bundle
+
+    base = {"SERVER_HOSTNAME": "registry.test"}
+    assert load_bundle(write_bundle(tmp_path / "a", **base)).settings.metrics == MetricsSettings(9091, None)
+    custom = {**base, "REGISTRY_APP_METRICS_PORT": 9300, "REGISTRY_APP_METRICS_HOST": "0.0.0.0"}  # noqa: S104
+    assert load_bundle(write_bundle(tmp_path / "b", **custom)).settings.metrics == MetricsSettings(9300, "0.0.0.0")  # noqa: S104
+    with pytest.raises(ConfigError):
+        load_bundle(write_bundle(tmp_path / "c", **base, REGISTRY_APP_METRICS_PORT=70000))

@@ -17,15 +17,15 @@ from registry_app.db import secscan as db
 from registry_app.db.secscan import Candidate, ScanStatus
 from registry_app.db.store import RepoRow
 from registry_app.services.secscan import (
-    decode_psk,
     maybe_urlencoded,
     notification_vulnerability,
-    parse_layer_size,
     repository_event_data,
     security_information,
     sign_psk_jwt,
     verify_psk_jwt,
 )
+from registry_app.settings.scanner import decode_psk
+from registry_app.settings.units import parse_size as parse_layer_size
 
 LAYER = "sha256:" + "a" * 64
 MANIFEST = "sha256:" + "b" * 64
@@ -285,9 +285,10 @@ def scanner(tmp_path: Path) -> Any:
     )
     engine = make_engine(config.db_uri)
     ensure_schema(engine, auto_migrate=True)
-    config = type(config)(values=values, data_dir=config.data_dir)
-    auth = AuthService(Store(engine), config)
-    return SecurityScanner(SecscanStore(engine), auth, config)
+    settings = type(config)(values=values, data_dir=config.data_dir).settings
+    assert settings.scanner is not None
+    auth = AuthService(Store(engine), settings.auth, settings.secrets, settings.tags)
+    return SecurityScanner(SecscanStore(engine), auth, settings.scanner)
 
 
 def candidate(doc: dict[str, Any], media_type: str, status: ScanStatus | None = None) -> Candidate:

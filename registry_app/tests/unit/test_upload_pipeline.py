@@ -37,7 +37,7 @@ def world(tmp_path: Path) -> Iterator[tuple[Store, FilesystemStorage, Access]]:
 
 
 def service(store: Store, storage: FilesystemStorage) -> RegistryService:
-    return RegistryService(store, storage, None, {})  # type: ignore[arg-type]  # uploads need no auth
+    return RegistryService(store, storage, None)  # type: ignore[arg-type]  # uploads need no auth
 
 
 def append(svc: RegistryService, acc: Access, upload_id: str, data: bytes, piece: int = 300_000) -> int:

@@ -19,10 +19,10 @@ from registry_app.services.uploads import (
     FILE_WITHOUT_ROW,
     IDLE,
     ROW_WITHOUT_FILE,
-    UploadSettings,
     collect_abandoned_uploads,
-    parse_duration,
 )
+from registry_app.settings.units import parse_duration
+from registry_app.settings.uploads import UploadSettings
 from registry_app.storage.filesystem import FilesystemStorage
 
 HOUR_MS = 3_600_000
@@ -120,12 +120,12 @@ def test_settings_and_quay_fallbacks() -> None:
     for bad in ("", "h", "1.5h", "-1h", "10", "1y", "\u0661h"):  # the last: an Arabic-Indic digit
         with pytest.raises(ValueError):
             parse_duration(bad)
-    default = UploadSettings.from_config({})
+    default = UploadSettings.from_values({})
     assert (default.max_age_s, default.interval_s, default.max_open_per_account) == (86400, 3600, 100)
     assert default.touch_interval_s == 60 and default.orphan_grace_s == 900
-    quay = UploadSettings.from_config({"BLOBUPLOAD_DELETION_DATE_THRESHOLD": 2880, "BLOBUPLOAD_CLEANUP_FREQUENCY": 600})
+    quay = UploadSettings.from_values({"BLOBUPLOAD_DELETION_DATE_THRESHOLD": 2880, "BLOBUPLOAD_CLEANUP_FREQUENCY": 600})
     assert (quay.max_age_s, quay.interval_s) == (172800, 600)
-    ours = UploadSettings.from_config(
+    ours = UploadSettings.from_values(
         {
             "REGISTRY_APP_UPLOAD_MAX_AGE": "2s",
             "REGISTRY_APP_UPLOAD_CLEANUP_INTERVAL": "0s",

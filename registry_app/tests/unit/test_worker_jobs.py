@@ -17,6 +17,7 @@ from sqlalchemy import func, select, text
 from registry_app.config import Config, ConfigError, embedded_default
 from registry_app.db.leases import LeaseStore
 from registry_app.db.models import LogEntry, SecscanCleanup
+from registry_app.settings import Settings
 from registry_app.wiring import Core, build_core, build_workers, select_workers
 from registry_app.workers.audit import AuditFlushWorker
 from registry_app.workers.base import Lease, lease_ttl_s
@@ -29,12 +30,12 @@ OCI = "application/vnd.oci.image.manifest.v1+json"
 CLOSED_PORT = "http://127.0.0.1:9"  # discard: nothing listens, connections are refused
 
 
-def config(tmp_path: Path, **values: Any) -> Config:
+def config(tmp_path: Path, **values: Any) -> Settings:
     base = embedded_default(tmp_path, "127.0.0.1", 5999)
-    return Config(values={**base.values, **values}, data_dir=base.data_dir)
+    return Config(values={**base.values, **values}, data_dir=base.data_dir).settings
 
 
-def scanner_config(tmp_path: Path, **values: Any) -> Config:
+def scanner_config(tmp_path: Path, **values: Any) -> Settings:
     return config(tmp_path, FEATURE_SECURITY_SCANNER=True, SECURITY_SCANNER_V4_ENDPOINT=CLOSED_PORT, **values)
 
 

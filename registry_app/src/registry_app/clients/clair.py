@@ -11,8 +11,6 @@ Standard library HTTP (urllib): five JSON calls do not justify a runtime depende
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 import time
@@ -44,17 +42,6 @@ class ClairBadRequest(ClairError):
     """Clair answered 400: it cannot use what was sent (Quay's InvalidContentSent)."""
 
 
-def decode_psk(psk: str) -> bytes:
-    """The PSK's key bytes; raises ValueError when it is not base64 or decodes to nothing."""
-    try:
-        key = base64.b64decode(psk.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("is not valid base64 (Clair's auth.psk.key takes the same base64 string)") from None
-    if not key:
-        raise ValueError("decodes to an empty key")
-    return key
-
-
 def sign_psk_jwt(key: bytes, lifetime_s: int = 300) -> str:
     """Quay's ``_sign_jwt``: ``{"iss": "quay", "exp": now + 5 min}``, HS256 with the PSK."""
     return jwt.encode({"iss": "quay", "exp": int(time.time()) + lifetime_s}, key, algorithm="HS256")
@@ -84,9 +71,10 @@ class ClairResponse:
 class ClairClient:
     """One Clair v4 deployment (combo mode or the indexer/matcher/notifier behind one URL)."""
 
-    def __init__(self, endpoint: str, psk: str | None = None) -> None:
+    def __init__(self, endpoint: str, key: bytes | None = None) -> None:
+        """``key``: the PSK's decoded bytes (the settings decode SECURITY_SCANNER_V4_PSK once)."""
         self.endpoint = endpoint.rstrip("/")
-        self._key = decode_psk(psk) if psk else None
+        self._key = key
 
     def _perform(self, method: str, path: str, body: Any = None, timeout: float = REQUEST_TIMEOUT_S) -> ClairResponse:
         url = self.endpoint + path
@@ -168,7 +156,6 @@ __all__ = [
     "ClairClient",
     "ClairError",
     "ClairResponse",
-    "decode_psk",
     "sign_psk_jwt",
     "verify_psk_jwt",
 ]

@@ -1,4 +1,6 @@
-"""The ASGI application: routes /v2 and /health, maps domain errors to responses, logs access."""
+"""The ASGI application: routes /v2 and /health, maps domain errors to responses, logs access.
+
+It is built by the composition (``wiring.create_app``), which hands it every part it needs."""
 
 from __future__ import annotations
 
@@ -203,36 +205,3 @@ class RegistryApp:
             return Response(400, b"Bad Request", text)
         await self.blocking(self.secscan.queue_notification, str(data["notification_id"]))
         return Response(200, b"Okay", text)
-
-
-def create_app(config: Any, run_workers: bool = True) -> RegistryApp:
-    """The web application on the parts ``wiring.build_core`` makes from a validated Config, with
-    the process's background workers (``wiring.build_workers``): all that the configuration turns
-    on, or with ``run_workers=False`` (``serve --no-workers``) only the local ones (the audit
-    log's flush), the others then running in ``registry-app worker``."""
-    from registry_app.http.api import ApiContext, create_api
-    from registry_app.http.api.guard import ApiBodyGuard
-    from registry_app.wiring import build_core, build_external_logins, build_sessions, build_workers
-
-    core = build_core(config)
-    blocking = Blocking()
-    v2 = V2(core.registry, core.auth, blocking, config, core.audit)
-    api = create_api(
-        ApiContext(
-            auth=core.auth,
-            registry=core.registry,
-            audit=core.audit,
-            config=config,
-            secscan=core.secscan,
-            sessions=build_sessions(core),
-            external_logins=build_external_logins(core),
-        )
-    )
-    max_body = int(config.get("REGISTRY_APP_MAX_API_BODY_SIZE"))
-    guarded = ApiBodyGuard(api, blocking, max_body, core.auth.anonymous_push)
-    idle = float(config.get("REGISTRY_APP_BODY_IDLE_TIMEOUT"))
-    workers = build_workers(core, None if run_workers else [])
-    health = HealthChecks(core.registry)
-    return RegistryApp(
-        core.registry, v2, blocking, health, guarded, core.audit, core.secscan, idle, workers, WebUI()
-    )

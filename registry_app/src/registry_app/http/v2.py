@@ -32,6 +32,7 @@ from registry_app.services.errors import (
 )
 from registry_app.services.names import check_digest, is_digest
 from registry_app.services.registry import Access, AppendSession, RegistryService, storage_error
+from registry_app.settings.server import ServerSettings
 from registry_app.storage.base import LocalFile, Redirect, StorageError
 
 API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
@@ -61,16 +62,20 @@ def _h(name: str, value: str | int) -> tuple[bytes, bytes]:
 
 class V2:
     def __init__(
-        self, registry: RegistryService, auth: AuthService, blocking: Blocking, config: Any, audit: Any = None
+        self,
+        registry: RegistryService,
+        auth: AuthService,
+        blocking: Blocking,
+        server: ServerSettings,
+        audit: Any = None,
     ) -> None:
         self.audit = audit
         self.registry = registry
         self.auth = auth
         self.blocking = blocking
-        self.config = config
-        self.embedded = config.config_dir is None
-        scheme = "https" if config.tls_cert else config.get("PREFERRED_URL_SCHEME", "http")
-        self.scheme = scheme
+        self.hostname = server.hostname
+        self.embedded = server.embedded
+        self.scheme = server.scheme
         self.max_manifest = registry.max_manifest
         # Password checks that miss the cache wait here, at most one per CPU in the thread pool
         # (argon2 inside is bounded the same way): a burst of logins cannot take all its threads.
@@ -81,11 +86,11 @@ class V2:
         """The service this request is challenged with, and tokens for which it accepts:
         SERVER_HOSTNAME, or on the embedded default the Host the client used."""
         host = req.headers.get("host") if self.embedded else None
-        return host or self.config["SERVER_HOSTNAME"]
+        return host or self.hostname
 
     def realm(self, req: Request) -> tuple[str, str]:
         service = self.service(req)
-        host = service if self.embedded else self.config["SERVER_HOSTNAME"]
+        host = service if self.embedded else self.hostname
         return f"{self.scheme}://{host}/v2/auth", service
 
     def challenge(self, req: Request, exc: RegistryError) -> list[tuple[bytes, bytes]]:
@@ -411,33 +416,38 @@ class V2:
     async def get_blob(self, req: Request, name: str, digest: str) -> Response:
         acc = await self.access(req, name, "pull")
         size, location = await self.blocking(self.registry.blob, acc, digest)
-        if isinstance(location, Redirect):
-            return Response(307, headers=[_h("Location", location.url), _h("Docker-Content-Digest", digest)])
-        assert isinstance(location, LocalFile)
         base = [
             (b"content-type", b"application/octet-stream"),
             _h("Docker-Content-Digest", digest),
             (b"accept-ranges", b"bytes"),
             _h("ETag", f'"{digest}"'),
         ]
+        if isinstance(location, Redirect):
+            # HEAD is answered here, as Quay does: a presigned URL is signed for GET only.
+            if req.method == "HEAD":
+                return Response(200, b"", [*base, _h("Content-Length", size)])
+            return Response(307, headers=[_h("Location", location.url), _h("Docker-Content-Digest", digest)])
         rng = _parse_range(req.headers.get("range"), size)
-        if rng is None:
+        if rng is None and isinstance(location, LocalFile):
             return Response(200, headers=[*base, _h("Content-Length", size)], path=location.path)
-        start, end = rng
+        status, (start, end) = (200, (0, size - 1)) if rng is None else (206, rng)
         length = end - start + 1
-        headers = [*base, _h("Content-Range", f"bytes {start}-{end}/{size}"), _h("Content-Length", length)]
-        if req.method == "HEAD":
-            return Response(206, b"", headers)
-        # pathsend takes whole files only: a range is streamed in the storage's reads (512 KiB),
-        # each read in the pool once the server took the previous one (see send_stream).
-        # The first read happens before the head is sent, so a blob that cannot be read still gets
-        # an error response; after that a storage failure can only cut the response short.
+        headers = [*base, _h("Content-Length", length)]
+        if rng is not None:
+            headers.append(_h("Content-Range", f"bytes {start}-{end}/{size}"))
+        if req.method == "HEAD" or length <= 0:
+            return Response(status, b"", headers)
+        # pathsend takes whole files only: a range, or a blob the storage streams (Streamed), is
+        # sent in the storage's reads (512 KiB), each read in the pool once the server took the
+        # previous one (see send_stream). The first read happens before the head is sent, so a
+        # blob that cannot be read still gets an error response; after that a storage failure can
+        # only cut the response short.
         chunks = self.registry.read_blob_range(digest, start, length)
         try:
             first = await self.blocking(next, chunks, None)
         except StorageError as exc:
             raise storage_error(exc) from None
-        return Response(206, headers=headers, stream=self._read_in_pool(chunks, first))
+        return Response(status, headers=headers, stream=self._read_in_pool(chunks, first))
 
     async def _read_in_pool(self, chunks: Iterator[bytes], first: bytes | None) -> AsyncGenerator[bytes, None]:
         """``first``, then a blocking iterator read one item at a time in the pool; closed (its

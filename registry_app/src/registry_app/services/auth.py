@@ -36,7 +36,10 @@ from registry_app.services.credentials import AccountState, AccountStates, Miss,
 from registry_app.services.errors import Unauthorized
 from registry_app.services.identity import Credential, IdentityError, IdentityService
 from registry_app.services.passwords import PASSWORDS  # argon2id; bcrypt for hashes from Quay
-from registry_app.services.throttle import LoginThrottle, ThrottleSettings, address_key
+from registry_app.services.throttle import LoginThrottle, address_key
+from registry_app.settings.auth import AuthSettings
+from registry_app.settings.keys import Secrets
+from registry_app.settings.tags import TagSettings
 
 ROLE_ORDER = {None: 0, "read": 1, "write": 2, "admin": 3}
 # Deleting tags, manifests and blobs over /v2 needs write, as in Quay (a token with push may delete).
@@ -153,31 +156,41 @@ class _Decoded:
 
 
 class AuthService:
-    def __init__(self, store: Store, config: Any, directory: DirectoryAuth | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: AuthSettings,
+        keys: Secrets,
+        tags: TagSettings | None = None,
+        directory: DirectoryAuth | None = None,
+    ) -> None:
+        """``keys``: SECRET_KEY signs registry tokens and keys credential fingerprints;
+        DATABASE_SECRET_KEY encrypts robot and app tokens (IdentityService). ``tags``: the
+        namespaces' tag expiration default and choices."""
         self.store = store
-        self.config = config
+        self.settings = settings
         self.identities = IdentityStore(store.engine)
-        self.identity = IdentityService(self.identities, config)
+        self.identity = IdentityService(self.identities, keys, tags or TagSettings())
         self.directory = directory
-        self.server_hostname: str = config["SERVER_HOSTNAME"]
-        self.super_users = frozenset(config.get("SUPER_USERS") or ())
-        self.anonymous_access = bool(config.get("FEATURE_ANONYMOUS_ACCESS", True))
-        self.anonymous_push = bool(config.get("FEATURE_ANONYMOUS_PUSH", False))
-        self.public_catalog = bool(config.get("FEATURE_PUBLIC_CATALOG", False))
-        self.create_namespace_on_push = bool(config.get("CREATE_NAMESPACE_ON_PUSH", False))
-        self.superusers_full_access = bool(config.get("FEATURE_SUPERUSERS_FULL_ACCESS", False))
-        self.token_lifetime = int(config.get("REGISTRY_APP_TOKEN_LIFETIME", 3600))
+        self.server_hostname: str = settings.service
+        self.super_users = settings.super_users
+        self.anonymous_access = settings.anonymous_access
+        self.anonymous_push = settings.anonymous_push
+        self.public_catalog = settings.public_catalog
+        self.create_namespace_on_push = settings.create_namespace_on_push
+        self.superusers_full_access = settings.superusers_full_access
+        self.token_lifetime = settings.token_lifetime_s
         # HS256 with a key derived from SECRET_KEY: every app host of one deployment shares it.
-        self._jwt_key = hashlib.sha256(b"registry-app docker token v1\0" + config.secret_key.encode()).digest()
+        self._jwt_key = hashlib.sha256(b"registry-app docker token v1\0" + keys.secret_key.encode()).digest()
         self.accounts = AccountStates(
             store,
             self.identities,
             self.identity.robot_token,
             self.is_superuser,
-            key=hashlib.sha256(b"registry-app credential fingerprint v1\0" + config.secret_key.encode()).digest(),
-            cache_seconds=float(config.get("REGISTRY_APP_ACCOUNT_CACHE_SECONDS", 5)),
+            key=hashlib.sha256(b"registry-app credential fingerprint v1\0" + keys.secret_key.encode()).digest(),
+            cache_seconds=settings.account_cache_s,
         )
-        self.throttle = LoginThrottle(self.identities, ThrottleSettings.from_config(config))
+        self.throttle = LoginThrottle(self.identities, settings.throttle)
         # argon2 is CPU-bound (and releases the GIL): more checks at once than CPUs only queue up
         # inside the hash and hold threads other requests need.
         self.hash_slots = max(1, os.cpu_count() or 1)

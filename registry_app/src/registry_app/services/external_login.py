@@ -20,7 +20,7 @@ import re
 import secrets
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -28,10 +28,8 @@ from typing import Any, Generic, Protocol, TypeVar
 import jwt
 
 from registry_app.clients.oidc import OidcClient, OidcError
+from registry_app.settings.web import CONFIG_SUFFIX, oidc_config_keys
 
-CONFIG_SUFFIX = "_LOGIN_CONFIG"
-NOT_OIDC = frozenset({"GITHUB_LOGIN_CONFIG", "GOOGLE_LOGIN_CONFIG"})  # Quay's OAuth (not OIDC) services
-RESERVED_PREFIXES = frozenset({"ldap", "jwt", "keystone"})  # Quay refuses these names
 FLOW_LIFETIME_S = 600
 NAME_MAX = 255
 USERNAME_SEPARATORS = re.compile(r"[._-]+")
@@ -85,28 +83,6 @@ class Started:
     flow: str  # the token the browser keeps until the callback
 
 
-def oidc_config_keys(values: dict[str, Any]) -> list[str]:
-    return sorted(k for k in values if k.endswith(CONFIG_SUFFIX) and k not in NOT_OIDC)
-
-
-def oidc_config_problems(values: dict[str, Any]) -> list[str]:
-    """What config validation reports about ``*_LOGIN_CONFIG`` beyond the schema."""
-    problems = []
-    for key in oidc_config_keys(values):
-        prefix = key[: -len(CONFIG_SUFFIX)].lower()
-        entry = values.get(key)
-        if prefix in RESERVED_PREFIXES:
-            problems.append(f"{key}: the name {prefix} is reserved (as in Quay)")
-        if not isinstance(entry, dict):
-            continue
-        server = entry.get("OIDC_SERVER")
-        if isinstance(server, str) and not server.startswith("https://"):
-            problems.append(f"{key}.OIDC_SERVER: must be an https:// URL (as in Quay)")
-        if not entry.get("CLIENT_SECRET") and not entry.get("PUBLIC_CLIENT"):
-            problems.append(f"{key}.CLIENT_SECRET: required unless PUBLIC_CLIENT is true")
-    return problems
-
-
 def ssl_context(config_dir: Path | None) -> ssl.SSLContext:
     """The system's CAs plus the bundle's ``extra_ca_certs/*.crt|*.pem`` (Quay's place for them)."""
     context = ssl.create_default_context()
@@ -118,7 +94,7 @@ def ssl_context(config_dir: Path | None) -> ssl.SSLContext:
     return context
 
 
-def providers_from(values: dict[str, Any], context: ssl.SSLContext | None) -> list[Provider]:
+def providers_from(values: Mapping[str, Mapping[str, Any]], context: ssl.SSLContext | None) -> list[Provider]:
     out = []
     for key in oidc_config_keys(values):
         entry = values[key]

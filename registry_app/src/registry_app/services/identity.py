@@ -24,15 +24,14 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from registry_app.db.identity import IdentityStore, TeamRow, TokenRow
 from registry_app.db.orgs import OrgStore
 from registry_app.db.store import UserRow, now_ms
+from registry_app.settings.keys import Secrets
+from registry_app.settings.tags import TagSettings
 
 NAMESPACE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 ROBOT_SHORT = re.compile(r"^[a-z][a-z0-9_]{1,254}$")
 TEAM_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{1,254}$")
 TEAM_ROLES = ("member", "creator", "admin")
 QUAY_TEAM_NAME = re.compile(r"^([a-z0-9]+(?:[._-][a-z0-9]+)*)$")
-TIMESPAN = re.compile(r"^([0-9]+)([smhdwy])$")
-TIMESPAN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-DEFAULT_TAG_EXPIRATION_OPTIONS = ("0s", "1d", "1w", "2w", "4w")
 ALL_SCOPES = (
     "repo:read",
     "repo:write",
@@ -71,10 +70,12 @@ class Credential:
 
 
 class IdentityService:
-    def __init__(self, store: IdentityStore, config: Any) -> None:
+    def __init__(self, store: IdentityStore, keys: Secrets, tags: TagSettings | None = None) -> None:
+        """``keys.database_secret_key`` encrypts robot and app tokens; ``tags``: the namespaces'
+        tag expiration default and the choices a namespace may take."""
         self.store = store
-        self.config = config
-        key_material = str(config.get("DATABASE_SECRET_KEY") or config.get("SECRET_KEY") or "")
+        self.tags = tags or TagSettings()
+        key_material = keys.database_secret_key
         derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"registry-app", info=b"secrets v1").derive(
             key_material.encode()
         )
@@ -171,18 +172,10 @@ class IdentityService:
         account = self.store.get(name)
         return account if account is not None and account.organization else None
 
-    @staticmethod
-    def timespan_seconds(span: str) -> int:
-        """'2w', '1d', '45s' (Quay's duration strings) in seconds."""
-        match = TIMESPAN.match(span.strip())
-        if match is None:
-            raise IdentityError(f"invalid duration {span!r}")
-        return int(match[1]) * TIMESPAN_UNITS[match[2]]
-
     def tag_expiration_s(self, account: UserRow) -> int:
         if account.tag_expiration_s is not None:
             return account.tag_expiration_s
-        return self.timespan_seconds(str(self.config.get("DEFAULT_TAG_EXPIRATION") or "2w"))
+        return self.tags.default_expiration_s
 
     def change_email(self, account: UserRow, email: str) -> None:
         """A new contact address; Quay refuses one a user already has."""
@@ -193,8 +186,7 @@ class IdentityService:
 
     def change_tag_expiration(self, account: UserRow, seconds: int) -> None:
         """Only one of TAG_EXPIRATION_OPTIONS, as in Quay."""
-        options = self.config.get("TAG_EXPIRATION_OPTIONS") or DEFAULT_TAG_EXPIRATION_OPTIONS
-        if seconds not in {self.timespan_seconds(str(o)) for o in options}:
+        if seconds not in self.tags.expiration_options_s:
             raise IdentityError("Invalid tag expiration option")
         self.store.update_account(account.id, tag_expiration_s=seconds)
 

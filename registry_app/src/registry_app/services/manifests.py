@@ -101,8 +101,8 @@ def parse(content: bytes, content_type: str | None) -> ParsedManifest:
     if media_type in IMAGE_TYPES:
         if "manifests" in doc:
             raise ManifestInvalid("an image manifest cannot have a manifests list")
-        config = _descriptor(doc.get("config"), "config")
-        parsed.blobs.append(config["digest"])
+        config_desc = _descriptor(doc.get("config"), "config")
+        parsed.blobs.append(config_desc["digest"])
         layers = doc.get("layers")
         if layers is None and media_type == OCI_MANIFEST:
             layers = []
@@ -113,7 +113,7 @@ def parse(content: bytes, content_type: str | None) -> ParsedManifest:
             if d.get("mediaType") in FOREIGN_LAYERS and d.get("urls"):
                 continue
             parsed.blobs.append(d["digest"])
-        parsed.artifact_type = artifact_type or config.get("mediaType")
+        parsed.artifact_type = artifact_type or config_desc.get("mediaType")
     else:
         if "layers" in doc or "config" in doc:
             raise ManifestInvalid("an index cannot have config or layers")

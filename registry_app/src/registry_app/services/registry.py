@@ -44,7 +44,9 @@ from registry_app.services.errors import (
 )
 from registry_app.services.identity import IdentityError
 from registry_app.services.names import check_digest, check_tag, is_digest, split_repository
-from registry_app.services.uploads import UploadActivity, UploadSettings
+from registry_app.services.uploads import UploadActivity
+from registry_app.settings.limits import DEFAULT_MAX_MANIFEST_SIZE
+from registry_app.settings.uploads import UploadSettings
 from registry_app.storage.base import BlobLocation, BlobStorage, NotFound, StorageError, UploadState, UploadWriter
 from registry_app.storage.hashing import Hasher, hashed_bytes, new_hasher
 
@@ -239,12 +241,23 @@ class _ManifestCache:
 
 
 class RegistryService:
-    def __init__(self, store: Store, storage: BlobStorage, auth: AuthService, config: Any) -> None:
+    def __init__(
+        self,
+        store: Store,
+        storage: BlobStorage,
+        auth: AuthService,
+        uploads: UploadSettings | None = None,
+        *,
+        max_manifest_size: int = DEFAULT_MAX_MANIFEST_SIZE,
+        private_on_push: bool = True,
+    ) -> None:
+        """``uploads``: the bound on open uploads and their keep-alive; ``max_manifest_size``:
+        REGISTRY_APP_MAX_MANIFEST_SIZE; ``private_on_push``: CREATE_PRIVATE_REPO_ON_PUSH."""
         self.store = store
         self.storage = storage
         self.auth = auth
-        self.private_on_push = bool(config.get("CREATE_PRIVATE_REPO_ON_PUSH", True))
-        self.max_manifest = int(config.get("REGISTRY_APP_MAX_MANIFEST_SIZE", 4 * 1024 * 1024))
+        self.private_on_push = private_on_push
+        self.max_manifest = max_manifest_size
         self._cache = _ManifestCache()
         # Live digests of this worker's uploads (see HashPipe), least recently used first.
         self._pipes: OrderedDict[str, HashPipe] = OrderedDict()
@@ -253,7 +266,7 @@ class RegistryService:
         self.on_manifests_deleted: Callable[[list[str]], None] | None = None
         # Abandoned uploads (services/uploads.py): the bound on open ones, and the keep-alive of
         # those this process works on, so that the collector never deletes one in use.
-        self.upload_settings = UploadSettings.from_config(config)
+        self.upload_settings = uploads or UploadSettings()
         self.activity = UploadActivity(store, self.upload_settings.touch_interval_s)
 
     # -- access --------------------------------------------------------------------------------

@@ -21,14 +21,12 @@ import re
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from registry_app.clients.clair import (
     ClairBadRequest,
     ClairClient,
     ClairError,
-    decode_psk,
     sign_psk_jwt,
     verify_psk_jwt,
 )
@@ -37,6 +35,7 @@ from registry_app.db.secscan import Candidate, QueuedNotification, SecscanStore
 from registry_app.db.store import ManifestRow, RepoRow
 from registry_app.services import manifests as mf
 from registry_app.services.auth import ANONYMOUS, AuthService, Scope
+from registry_app.settings.scanner import ScannerSettings
 
 log = logging.getLogger("registry_app.secscan")
 
@@ -70,41 +69,6 @@ STATUS_NAMES = {
     db.MANIFEST_UNSUPPORTED: "unsupported",
     db.MANIFEST_LAYER_TOO_LARGE: "manifest_layer_too_large",
 }
-
-
-# -- configuration -----------------------------------------------------------------------------
-_SIZE = re.compile(r"^([0-9]+)([BKMGT])$", re.IGNORECASE)
-_UNITS = {"B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
-
-
-def parse_layer_size(value: Any) -> int | None:
-    """``SECURITY_SCANNER_V4_INDEX_MAX_LAYER_SIZE`` in bytes (``8G``, ``512M``, an integer); None:
-    no limit. Raises ValueError for anything else."""
-    if value is None or value == "" or value == 0:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < 0:
-            raise ValueError("must not be negative")
-        return value
-    m = _SIZE.match(str(value).strip())
-    if not m:
-        raise ValueError(f"{value!r} is not a size such as 512M or 8G")
-    return int(m.group(1)) * _UNITS[m.group(2).upper()]
-
-
-def secscan_config_problems(values: dict[str, Any]) -> list[str]:
-    """Checks the schema cannot make: the endpoint is required with the feature, the PSK must be
-    base64 (the schema checks the endpoint's and the layer size's forms)."""
-    problems = []
-    if values.get("FEATURE_SECURITY_SCANNER") and not values.get("SECURITY_SCANNER_V4_ENDPOINT"):
-        problems.append("SECURITY_SCANNER_V4_ENDPOINT: required when FEATURE_SECURITY_SCANNER is true")
-    psk = values.get("SECURITY_SCANNER_V4_PSK")
-    if isinstance(psk, str) and psk:
-        try:
-            decode_psk(psk)
-        except ValueError as exc:
-            problems.append(f"SECURITY_SCANNER_V4_PSK: {exc}")  # the value itself is never shown
-    return problems
 
 
 # -- Quay's response shape ---------------------------------------------------------------------
@@ -266,60 +230,19 @@ def _always() -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class ScannerSettings:
-    """What scanning needs from config.yaml, decided once (Quay's keys and defaults)."""
-
-    endpoint: str  # SECURITY_SCANNER_V4_ENDPOINT: Clair's API base URL
-    hostname: str  # SERVER_HOSTNAME: Clair fetches layers from PREFERRED_URL_SCHEME://SERVER_HOSTNAME/v2/...
-    scheme: str = "http"
-    psk: str | None = field(default=None, repr=False)  # SECURITY_SCANNER_V4_PSK (base64)
-    interval_s: float = 30.0  # SECURITY_SCANNER_INDEXING_INTERVAL
-    reindex_threshold_s: int = 86400  # SECURITY_SCANNER_V4_REINDEX_THRESHOLD
-    batch_size: int = 0  # SECURITY_SCANNER_V4_BATCH_SIZE (0: every candidate each round)
-    max_layer_size: int | None = None  # SECURITY_SCANNER_V4_INDEX_MAX_LAYER_SIZE in bytes
-    max_retries: int = 3  # REGISTRY_APP_SECSCAN_MAX_RETRIES
-    cleanup: bool = True  # SECURITY_SCANNER_V4_MANIFEST_CLEANUP
-    notifications: bool = False  # FEATURE_SECURITY_NOTIFICATIONS (or SECURITY_SCANNER_NOTIFICATIONS)
-    notify_on_new_index: bool = False  # FEATURE_SECURITY_SCANNER_NOTIFY_ON_NEW_INDEX
-    min_severity_on_new_index: str = "High"  # NOTIFICATION_MIN_SEVERITY_ON_NEW_INDEX
-
-    @classmethod
-    def from_config(cls, config: Any) -> ScannerSettings:
-        return cls(
-            endpoint=str(config["SECURITY_SCANNER_V4_ENDPOINT"]),
-            hostname=str(config["SERVER_HOSTNAME"]),
-            scheme=str(config.get("PREFERRED_URL_SCHEME", "http")),
-            psk=config.get("SECURITY_SCANNER_V4_PSK") or None,
-            interval_s=float(config.get("SECURITY_SCANNER_INDEXING_INTERVAL") or 30),
-            reindex_threshold_s=int(config.get("SECURITY_SCANNER_V4_REINDEX_THRESHOLD", 86400)),
-            batch_size=int(config.get("SECURITY_SCANNER_V4_BATCH_SIZE") or 0),
-            max_layer_size=parse_layer_size(config.get("SECURITY_SCANNER_V4_INDEX_MAX_LAYER_SIZE")),
-            max_retries=int(config.get("REGISTRY_APP_SECSCAN_MAX_RETRIES", 3)),
-            cleanup=bool(config.get("SECURITY_SCANNER_V4_MANIFEST_CLEANUP", True)),
-            notifications=bool(
-                config.get("FEATURE_SECURITY_NOTIFICATIONS") or config.get("SECURITY_SCANNER_NOTIFICATIONS")
-            ),
-            notify_on_new_index=bool(config.get("FEATURE_SECURITY_SCANNER_NOTIFY_ON_NEW_INDEX")),
-            min_severity_on_new_index=str(config.get("NOTIFICATION_MIN_SEVERITY_ON_NEW_INDEX") or "High"),
-        )
-
-
 class SecurityScanner:
     """The scanning service. Its rounds (``index_round``, ``process_notifications``) run in the
     security worker, which passes ``proceed``: checked between manifests and notifications, it
     says stop when the worker is stopping or lost its lease."""
 
     def __init__(
-        self, store: SecscanStore, auth: AuthService, settings: ScannerSettings | Any, client: ClairClient | None = None
+        self, store: SecscanStore, auth: AuthService, settings: ScannerSettings, client: ClairClient | None = None
     ) -> None:
-        if not isinstance(settings, ScannerSettings):  # a Config, as before typed settings
-            settings = ScannerSettings.from_config(settings)
         self.settings = settings
         self.store = store
         self.auth = auth
-        self.client = client or ClairClient(settings.endpoint, settings.psk)
-        self.webhook_key = decode_psk(settings.psk) if settings.psk else None
+        self.client = client or ClairClient(settings.endpoint, settings.psk_key)
+        self.webhook_key = settings.psk_key
         self.notifications = settings.notifications  # whether /secscan/notification is served
         self.scheme = settings.scheme
         self.hostname = settings.hostname
@@ -599,13 +522,9 @@ __all__ = [
     "ClairBadRequest",
     "ClairClient",
     "ClairError",
-    "ScannerSettings",
     "ScannerUnavailable",
     "SecurityScanner",
-    "decode_psk",
     "maybe_urlencoded",
-    "parse_layer_size",
-    "secscan_config_problems",
     "security_information",
     "sign_psk_jwt",
     "verify_psk_jwt",

@@ -23,6 +23,7 @@ from registry_app.services import client_json
 from registry_app.services import manifests as mf
 from registry_app.services.errors import NotFound, RegistryError
 from registry_app.services.names import TAG
+from registry_app.settings.tags import TagSettings
 from registry_app.storage.base import BlobStorage, StorageError
 
 
@@ -162,15 +163,13 @@ def _layers_size(manifest_media_type: str, doc: dict[str, Any]) -> int | None:
 
 
 class TagService:
-    def __init__(self, store: Store, storage: BlobStorage, config: Any) -> None:
+    def __init__(self, store: Store, storage: BlobStorage, settings: TagSettings) -> None:
         self.store = store
         self.storage = storage
         self.tags = TagStore(store.engine)
-        self.min_expiration_s = timespan_s(config.get("LABELED_EXPIRATION_MINIMUM", "1h"), "1h")
-        self.max_expiration_s = timespan_s(config.get("LABELED_EXPIRATION_MAXIMUM", "104w"), "104w")
-        self.reserved_prefixes = tuple(DEFAULT_RESERVED_LABEL_PREFIXES) + tuple(
-            config.get("LABEL_KEY_RESERVED_PREFIXES") or ()
-        )
+        self.min_expiration_s = settings.label_expiration_min_s
+        self.max_expiration_s = settings.label_expiration_max_s
+        self.reserved_prefixes = tuple(DEFAULT_RESERVED_LABEL_PREFIXES) + settings.reserved_label_prefixes
 
     def repository(self, namespace: str, name: str) -> RepoRow | None:
         return self.store.get_repo(namespace, name)
@@ -276,8 +275,8 @@ class TagService:
         if manifest.media_type in mf.INDEX_TYPES:
             return ManifestInfo(manifest, True, None, None)
         desc = doc.get("config")
-        config = self._config(manifest, doc)
-        if config is None:
+        image_config = self._config(manifest, doc)
+        if image_config is None:
             raise NotFound(f"the config of manifest {manifest.digest} cannot be read")
         blobs = [layer for layer in (doc.get("layers") or []) if isinstance(layer, dict)]
 
@@ -295,7 +294,7 @@ class TagService:
                 created=parse_time(hist.get("created")),
             )
 
-        history = [h for h in (config.get("history") or []) if isinstance(h, dict)]
+        history = [h for h in (image_config.get("history") or []) if isinstance(h, dict)]
         layers: list[LayerInfo] = []
         if history and sum(1 for h in history if not h.get("empty_layer")) == len(blobs):
             it = iter(blobs)
@@ -318,9 +317,9 @@ class TagService:
                     layers.append(blob_layer(i, next(it), hist))
         else:
             # Without history Quay describes the last layer with the config itself.
-            inner = config.get("config")
+            inner = image_config.get("config")
             inner = inner if isinstance(inner, dict) else {}
-            synthesized = {"created": config.get("created"), "author": config.get("author")}
+            synthesized = {"created": image_config.get("created"), "author": image_config.get("author")}
             for i, layer in enumerate(blobs):
                 last = i == len(blobs) - 1
                 info = blob_layer(i, layer, synthesized if last else None)
@@ -335,9 +334,9 @@ class TagService:
         """The labels the manifest itself carries (source ``manifest``), with stable ids."""
         doc = _doc(manifest)
         found: dict[str, str] = {}
-        config = self._config(manifest, doc)
-        if config is not None:
-            inner = config.get("config")
+        image_config = self._config(manifest, doc)
+        if image_config is not None:
+            inner = image_config.get("config")
             labels = inner.get("Labels") if isinstance(inner, dict) else None
             if isinstance(labels, dict):
                 found.update({str(k): str(v) for k, v in labels.items() if v is not None})

@@ -15,31 +15,10 @@ database, so every worker process and app host shares them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from registry_app.db.identity import IdentityStore
 from registry_app.db.store import now_ms
 from registry_app.services.errors import TooManyRequests
-
-DEFAULT_PER_ADDRESS = 5
-DEFAULT_PER_ACCOUNT = 30
-DEFAULT_WINDOW_S = 60
-
-
-@dataclass(frozen=True)
-class ThrottleSettings:
-    per_address: int = DEFAULT_PER_ADDRESS
-    per_account: int = DEFAULT_PER_ACCOUNT
-    window_s: int = DEFAULT_WINDOW_S
-
-    @staticmethod
-    def from_config(config: Any) -> ThrottleSettings:
-        return ThrottleSettings(
-            per_address=int(config.get("REGISTRY_APP_LOGIN_FAILURES_PER_ADDRESS", DEFAULT_PER_ADDRESS)),
-            per_account=int(config.get("REGISTRY_APP_LOGIN_FAILURES_PER_ACCOUNT", DEFAULT_PER_ACCOUNT)),
-            window_s=int(config.get("REGISTRY_APP_LOGIN_FAILURE_WINDOW", DEFAULT_WINDOW_S)),
-        )
+from registry_app.settings.auth import ThrottleSettings
 
 
 class LoginThrottle:

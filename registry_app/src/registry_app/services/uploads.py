@@ -1,4 +1,5 @@
-"""Abandoned uploads: their collection, the keep-alive of uploads in use, and the settings.
+"""Abandoned uploads: their collection and the keep-alive of uploads in use (their settings:
+``settings.uploads.UploadSettings``).
 
 An upload is a row (table ``upload``) and an object in the storage's upload area. A client that
 opens uploads and never finishes them leaves both behind, and a crash can leave one without the
@@ -31,64 +32,12 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from registry_app.db.store import Store, now_ms
+from registry_app.settings.uploads import ORPHAN_GRACE_S
 from registry_app.storage.base import BlobStorage, StorageError
 
 log = logging.getLogger("registry_app.uploads")
-
-DEFAULT_MAX_AGE = "24h"
-DEFAULT_INTERVAL = "1h"
-DEFAULT_MAX_OPEN = 100
-ORPHAN_GRACE_S = 15 * 60
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> int:
-    """Seconds in a Quay-style duration (``30s``, ``15m``, ``24h``, ``7d``, ``2w``); ValueError otherwise."""
-    value = text.strip()
-    if len(value) < 2 or value[-1] not in DURATION_UNITS or not value[:-1].isascii() or not value[:-1].isdigit():
-        raise ValueError(f"{text!r} is not a duration such as 30s, 15m, 24h, 7d or 2w")
-    return int(value[:-1]) * DURATION_UNITS[value[-1]]
-
-
-@dataclass(frozen=True)
-class UploadSettings:
-    """How long an idle upload lives, how often the collector runs, how many uploads an account
-    may have open. Quay's BLOBUPLOAD_DELETION_DATE_THRESHOLD (minutes) and
-    BLOBUPLOAD_CLEANUP_FREQUENCY (seconds) are used when the registry_app keys are absent."""
-
-    max_age_s: float = parse_duration(DEFAULT_MAX_AGE)
-    interval_s: float = parse_duration(DEFAULT_INTERVAL)
-    max_open_per_account: int = DEFAULT_MAX_OPEN
-
-    @property
-    def touch_interval_s(self) -> float:
-        """How often an upload in use is marked active: well inside the age, at most once a minute."""
-        return min(self.max_age_s / 4, 60.0)
-
-    @property
-    def orphan_grace_s(self) -> float:
-        return min(self.max_age_s, ORPHAN_GRACE_S)
-
-    @classmethod
-    def from_config(cls, config: Any) -> UploadSettings:
-        if config.get("REGISTRY_APP_UPLOAD_MAX_AGE") is not None:
-            max_age = float(parse_duration(str(config["REGISTRY_APP_UPLOAD_MAX_AGE"])))
-        elif config.get("BLOBUPLOAD_DELETION_DATE_THRESHOLD") is not None:
-            max_age = float(config["BLOBUPLOAD_DELETION_DATE_THRESHOLD"]) * 60
-        else:
-            max_age = float(parse_duration(DEFAULT_MAX_AGE))
-        if config.get("REGISTRY_APP_UPLOAD_CLEANUP_INTERVAL") is not None:
-            interval = float(parse_duration(str(config["REGISTRY_APP_UPLOAD_CLEANUP_INTERVAL"])))
-        elif config.get("BLOBUPLOAD_CLEANUP_FREQUENCY") is not None:
-            interval = float(config["BLOBUPLOAD_CLEANUP_FREQUENCY"])
-        else:
-            interval = float(parse_duration(DEFAULT_INTERVAL))
-        max_open = int(config.get("REGISTRY_APP_MAX_OPEN_UPLOADS", DEFAULT_MAX_OPEN))
-        return cls(max_age_s=max(1.0, max_age), interval_s=interval, max_open_per_account=max(0, max_open))
-
 
 # -- the collection ----------------------------------------------------------------------------
 IDLE = "idle"
@@ -232,7 +181,5 @@ __all__ = [
     "Collected",
     "CollectionReport",
     "UploadActivity",
-    "UploadSettings",
     "collect_abandoned_uploads",
-    "parse_duration",
 ]

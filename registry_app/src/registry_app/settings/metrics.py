@@ -19,18 +19,23 @@ DEFAULT_METRICS_PORT = 9091  # Quay's (its pushgateway's) port
 @dataclass(frozen=True)
 class MetricsSettings:
     port: int = DEFAULT_METRICS_PORT  # REGISTRY_APP_METRICS_PORT; 0: no metrics endpoint
-    host: str = "127.0.0.1"  # REGISTRY_APP_METRICS_HOST, else the registry's own bind host
+    host: str | None = None  # REGISTRY_APP_METRICS_HOST; None: the listening process's own host
 
     @property
     def enabled(self) -> bool:
         return self.port > 0
 
+    def host_or(self, bind_host: str) -> str:
+        """The address to listen on: REGISTRY_APP_METRICS_HOST, else ``bind_host`` (``serve``:
+        its ``--bind`` host, which only the command line knows; ``worker``: loopback)."""
+        return self.host or bind_host
+
     @classmethod
-    def from_values(cls, values: Mapping[str, Any], bind_host: str) -> MetricsSettings:
+    def from_values(cls, values: Mapping[str, Any]) -> MetricsSettings:
         host = values.get("REGISTRY_APP_METRICS_HOST")
         return cls(
             port=int(values.get("REGISTRY_APP_METRICS_PORT", DEFAULT_METRICS_PORT)),
-            host=str(host) if host else bind_host,
+            host=str(host) if host else None,
         )
 
 

@@ -8,6 +8,7 @@ name and parameters of the preferred ``DISTRIBUTED_STORAGE_CONFIG`` location in.
 from __future__ import annotations
 
 from registry_app.storage import filesystem as _filesystem  # registers LocalStorage
+from registry_app.storage import s3_classes as _s3  # registers S3Storage, RadosGWStorage (boto3 loads on use)
 from registry_app.storage.base import (
     BlobInfo,
     BlobLocation,
@@ -17,6 +18,7 @@ from registry_app.storage.base import (
     Param,
     Redirect,
     StorageError,
+    Streamed,
     UploadInfo,
     UploadState,
     UploadWriter,
@@ -30,7 +32,7 @@ from registry_app.storage.drivers import (
     registered,
 )
 
-del _filesystem
+del _filesystem, _s3
 
 __all__ = [
     "BlobInfo",
@@ -42,6 +44,7 @@ __all__ = [
     "Redirect",
     "StorageConfigError",
     "StorageError",
+    "Streamed",
     "UploadInfo",
     "UploadState",
     "UploadWriter",

@@ -2,8 +2,9 @@
 
 Blobs are content-addressed by digest. Uploads go to a temporary object first and become a blob
 only through ``commit_upload``, after the caller verified the digest. Reads are described by a
-``BlobLocation``: a local file the HTTP layer can send with zero copy, or a URL to redirect the
-client to (an S3-compatible driver answers GET with a presigned URL). The services never look at
+``BlobLocation``: a local file the HTTP layer can send with zero copy, a URL to redirect the
+client to (an S3-compatible driver answers GET with a presigned URL), or a blob the HTTP layer
+streams from ``read_range``. The services never look at
 paths, keys or URLs themselves, so a new driver needs no change above this layer.
 
 An upload may be continued by another process or another app host (a chunked push's PATCHes
@@ -64,7 +65,15 @@ class Redirect:
     url: str
 
 
-BlobLocation = LocalFile | Redirect
+@dataclass(frozen=True)
+class Streamed:
+    """The registry sends the blob itself, read with ``read_range`` (an object store that the
+    clients cannot reach: S3's ``proxy_downloads``)."""
+
+    size: int
+
+
+BlobLocation = LocalFile | Redirect | Streamed
 
 
 @dataclass(frozen=True)
@@ -187,7 +196,8 @@ class BlobStorage(abc.ABC):
 
     @abc.abstractmethod
     def locate(self, digest: str, size: int) -> BlobLocation:
-        """Where a client reads the whole blob: a local file to send, or a URL to redirect to."""
+        """Where a client reads the whole blob: a local file to send, a URL to redirect to, or
+        ``Streamed`` (the registry sends ``read_range``'s pieces)."""
 
     @abc.abstractmethod
     def read_blob(self, digest: str) -> bytes:

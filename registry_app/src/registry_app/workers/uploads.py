@@ -17,7 +17,8 @@ so that the collector, in whichever process it runs, sees them active.
 from __future__ import annotations
 
 from registry_app.db.store import Store
-from registry_app.services.uploads import UploadActivity, UploadSettings, collect_abandoned_uploads
+from registry_app.services.uploads import UploadActivity, collect_abandoned_uploads
+from registry_app.settings.uploads import UploadSettings
 from registry_app.storage.base import BlobStorage
 from registry_app.workers.base import DEFAULT_JITTER, Lease, Mode, Worker
 

@@ -8,7 +8,6 @@ on; ``APP_SPECIFIC_TOKEN_EXPIRATION`` (e.g. ``52w``; default none) sets the life
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -22,21 +21,11 @@ from registry_app.services.auth import Identity
 
 router = APIRouter(tags=["apptoken"])
 
-DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-DEFAULT_EXPIRING_WINDOW_S = 4 * UNIT_S["w"]  # Quay's window for ?expiring=true without a lifetime
+DEFAULT_EXPIRING_WINDOW_S = 4 * 604800  # Quay's window for ?expiring=true without a lifetime
 
 
 class NewTokenBody(BaseModel):
     title: str = Field(min_length=1, max_length=255)
-
-
-def parse_duration(text: Any) -> int | None:
-    """Seconds in a Quay duration (``30d``, ``52w``, ``12h``); None for none or unreadable."""
-    if text is None:
-        return None
-    m = DURATION.match(str(text))
-    return int(m.group(1)) * UNIT_S[m.group(2)] if m else None
 
 
 def token_view(ctx: ApiContext, row: TokenRow, include_code: bool = False) -> dict[str, Any]:
@@ -54,7 +43,7 @@ def token_view(ctx: ApiContext, row: TokenRow, include_code: bool = False) -> di
 
 def _owner(ctx: ApiContext, ident: Identity) -> UserRow:
     """The signed-in person (``user:admin`` scope for API tokens); not a robot, not an app token."""
-    if not ctx.config.get("FEATURE_APP_SPECIFIC_TOKENS", True):
+    if not ctx.settings.auth.app_tokens:
         raise ApiError(404, "app-specific tokens are not enabled (FEATURE_APP_SPECIFIC_TOKENS)")
     require_user(ident, "user:admin")
     if ident.kind == "robot":
@@ -91,7 +80,7 @@ def list_tokens(ident: Caller, ctx: Ctx, expiring: bool | None = None) -> dict[s
     user = _owner(ctx, ident)
     rows = ctx.auth.identities.app_tokens(user.id)
     if expiring:
-        lifetime = parse_duration(ctx.config.get("APP_SPECIFIC_TOKEN_EXPIRATION")) or DEFAULT_EXPIRING_WINDOW_S
+        lifetime = ctx.settings.auth.app_token_lifetime_s or DEFAULT_EXPIRING_WINDOW_S
         soon = now_ms() + max(1, -(-lifetime // 10)) * 1000
         rows = [r for r in rows if r.expires_ms is not None and r.expires_ms <= soon]
     return {"tokens": [token_view(ctx, r) for r in rows], "only_expiring": expiring}
@@ -100,7 +89,7 @@ def list_tokens(ident: Caller, ctx: Ctx, expiring: bool | None = None) -> dict[s
 @router.post("/user/apptoken", summary="Create an app-specific token")
 def create_token(body: NewTokenBody, ident: Caller, ctx: Ctx, request: Request) -> dict[str, Any]:
     user = _owner(ctx, ident)
-    lifetime = parse_duration(ctx.config.get("APP_SPECIFIC_TOKEN_EXPIRATION"))
+    lifetime = ctx.settings.auth.app_token_lifetime_s
     row = ctx.auth.identity.create_app_token(user, body.title, lifetime)
     _record(ctx, request, "create_app_specific_token", user, row)
     return {"token": token_view(ctx, row, include_code=True)}

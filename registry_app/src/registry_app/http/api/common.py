@@ -18,6 +18,7 @@ from registry_app.services.auth import ANONYMOUS, AuthService, Identity
 from registry_app.services.errors import Unauthorized
 from registry_app.services.registry import RegistryService
 from registry_app.services.sessions import SessionService
+from registry_app.settings import Settings
 
 
 class ApiError(Exception):
@@ -95,7 +96,7 @@ class ApiContext:
     auth: AuthService
     registry: RegistryService
     audit: AuditLog
-    config: Any
+    settings: Settings
     secscan: Any = None  # services.secscan.SecurityScanner when FEATURE_SECURITY_SCANNER is on
     sessions: SessionService[UserRow] | None = None  # the web UI's sign-in sessions (signin.py)
     external_logins: Any = None  # services.external_login.ExternalLoginService with *_LOGIN_CONFIG
@@ -111,7 +112,7 @@ def client_ip(request: Request) -> str | None:
 
 def _identify(request: Request) -> Identity:
     ctx = ctx_of(request)
-    if ctx.config.get("BROWSER_API_CALLS_XHR_ONLY", True):
+    if ctx.settings.auth.xhr_only:
         ua = request.headers.get("user-agent", "")
         if (
             ua.startswith("Mozilla/")

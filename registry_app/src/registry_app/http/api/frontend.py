@@ -14,29 +14,6 @@ from registry_app.http.api.common import Ctx
 router = APIRouter(tags=["config"])  # nothing under /api/v1
 web_router = APIRouter(tags=["config"])
 
-# Quay's CLIENT_WHITELIST, the keys registry_app knows. No secret may ever be listed here.
-VISIBLE_KEYS = (
-    "SERVER_HOSTNAME",
-    "PREFERRED_URL_SCHEME",
-    "AUTHENTICATION_TYPE",
-    "REGISTRY_TITLE",
-    "REGISTRY_TITLE_SHORT",
-    "TAG_EXPIRATION_OPTIONS",
-    "DEFAULT_TAG_EXPIRATION",
-)
-# Features the UI shows or hides screens by, with registry_app's defaults.
-FEATURES = {
-    "USER_CREATION": True,
-    "USER_INITIALIZE": False,
-    "ANONYMOUS_ACCESS": True,
-    "SECURITY_SCANNER": False,
-    "SUPERUSERS_FULL_ACCESS": False,
-    "DIRECT_LOGIN": True,
-    "APP_SPECIFIC_TOKENS": True,
-    "CHANGE_TAG_EXPIRATION": True,
-}
-
-
 def _version() -> str:
     try:
         return f"registry_app {version('registry-app')}"
@@ -48,9 +25,8 @@ def _version() -> str:
 def frontend_config(ctx: Ctx) -> JSONResponse:
     """Quay's ``GET /config`` shape: ``config`` (public keys only), ``features`` (names without the
     FEATURE_ prefix), ``oauth``/``external_login`` (none yet), ``registry_state``."""
-    config: dict[str, Any] = {k: ctx.config.get(k) for k in VISIBLE_KEYS if ctx.config.get(k) is not None}
-    features = {name: bool(ctx.config.get(f"FEATURE_{name}", default)) for name, default in FEATURES.items()}
-    features["USER_CREATION"] = features["USER_CREATION"] and ctx.config.get("AUTHENTICATION_TYPE") == "Database"
+    config: dict[str, Any] = dict(ctx.settings.web.public_config)
+    features = dict(ctx.settings.web.features)
     features["SECURITY_SCANNER"] = ctx.secscan is not None
     body = {
         "config": config,

@@ -122,7 +122,7 @@ def create_organization(body: NewOrg, ident: Caller, ctx: Ctx, request: Request)
     require_user(ident, "user:admin")
     if ident.kind != "user":
         raise forbidden()
-    if not ident.superuser and not ctx.config.get("FEATURE_USER_CREATION", True):
+    if not ident.superuser and not ctx.settings.auth.user_creation:
         raise forbidden()
     if ctx.auth.identities.get(body.name) is not None:
         raise ApiError(400, "A user or organization with this name already exists")

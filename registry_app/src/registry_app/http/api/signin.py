@@ -93,11 +93,7 @@ def current_session(request: Request, ident: Identity) -> Session | None:
 def secure_cookie(ctx: ApiContext, request: Request) -> bool:
     """Secure under HTTPS: the request came over TLS, the registry's URLs are https (a TLS proxy in
     front), or Quay's SESSION_COOKIE_SECURE says so."""
-    return (
-        request.url.scheme == "https"
-        or ctx.config.get("PREFERRED_URL_SCHEME") == "https"
-        or bool(ctx.config.get("SESSION_COOKIE_SECURE"))
-    )
+    return request.url.scheme == "https" or ctx.settings.web.cookie_secure
 
 
 def with_session(ctx: ApiContext, request: Request, body: Any, cookie: str, session: Session) -> JSONResponse:
@@ -207,7 +203,7 @@ def csrf_token(request: Request, ctx: Ctx, _ident: Caller) -> JSONResponse:
 def create_user(body: NewUserBody, _ident: Caller, ctx: Ctx, request: Request) -> JSONResponse:
     """Quay's ``createNewUser``: only with FEATURE_USER_CREATION and database authentication. The
     new user is signed in (session cookie) and described as ``GET /api/v1/user/`` does."""
-    if not ctx.config.get("FEATURE_USER_CREATION", True) or ctx.config.get("AUTHENTICATION_TYPE") != "Database":
+    if not ctx.settings.auth.user_creation or ctx.settings.auth.authentication_type != "Database":
         raise ApiError(404, "user creation is not enabled", "not_found")
     sessions = _sessions(ctx)
     if ctx.auth.identities.get(body.username) is not None:
@@ -248,7 +244,7 @@ def change_user(body: UpdateUserBody, ident: Caller, ctx: Ctx, request: Request)
     ip = client_ip(request)
     renewed: tuple[str, Session] | None = None
     if body.password is not None:
-        if ctx.config.get("AUTHENTICATION_TYPE", "Database") != "Database" or user.federated_uid:
+        if ctx.settings.auth.authentication_type != "Database" or user.federated_uid:
             raise ApiError(400, "Cannot change the password of an account from an external directory")
         ctx.auth.identities.update_account(user.id, password_hash=PASSWORDS.hash(body.password))
         ctx.audit.record("account_change_password", account_id=user.id, performer_id=user.id, ip=ip, metadata={})

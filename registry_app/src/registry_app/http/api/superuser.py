@@ -82,7 +82,7 @@ def _person(ctx: ApiContext, username: str) -> UserRow:
 
 
 def _database_auth(ctx: ApiContext, what: str) -> None:
-    if ctx.config.get("AUTHENTICATION_TYPE", "Database") != "Database":
+    if not ctx.settings.auth.database_users:
         raise ApiError(400, f"Cannot {what} in a non-database auth system")
 
 

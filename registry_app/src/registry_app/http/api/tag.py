@@ -22,7 +22,7 @@ FALSE_WORDS = frozenset({"false", "False", "0", "FALSE", "", "null"})  # Quay's 
 
 
 def tag_service(ctx: ApiContext) -> TagService:
-    return TagService(ctx.registry.store, ctx.registry.storage, ctx.config)
+    return TagService(ctx.registry.store, ctx.registry.storage, ctx.settings.tags)
 
 
 def repository_for(ctx: ApiContext, ident: Identity, namespace: str, name: str, need: str) -> RepoRow:

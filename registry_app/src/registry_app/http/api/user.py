@@ -26,7 +26,7 @@ def initialize(body: InitializeBody, ctx: Ctx, request: Request) -> dict[str, An
     """Quay's ``POST /api/v1/user/initialize``: only with FEATURE_USER_INITIALIZE and no user yet.
     The user is a superuser when listed in SUPER_USERS. ``access_token: true`` returns an API token
     with every scope."""
-    if not ctx.config.get("FEATURE_USER_INITIALIZE", False):
+    if not ctx.settings.auth.user_initialize:
         raise ApiError(404, "FEATURE_USER_INITIALIZE is not enabled", "not_found")
     if ctx.auth.identities.count_people() > 0:
         raise ApiError(400, "Cannot initialize user in a non-empty database")
