@@ -22,9 +22,11 @@ from sqlalchemy import Engine
 from registry_app.config import ConfigError
 from registry_app.db.engine import ensure_schema, make_engine
 from registry_app.db.leases import LeaseStore
+from registry_app.db.notifications import NotificationStore
 from registry_app.db.store import Store
 from registry_app.services.audit import AuditLog
 from registry_app.services.auth import AuthService, DirectoryAuth
+from registry_app.services.notifications import NotificationService
 from registry_app.services.registry import RegistryService
 from registry_app.services.secscan import SecurityScanner
 from registry_app.settings import Settings
@@ -32,6 +34,7 @@ from registry_app.storage import BlobStorage, make_storage
 from registry_app.workers.audit import AuditFlushWorker
 from registry_app.workers.base import Lease, Mode, Worker, WorkerGroup, lease_ttl_s
 from registry_app.workers.clair_cleanup import ClairCleanupWorker
+from registry_app.workers.notifications import NotificationWorker
 from registry_app.workers.security import LEASE_NAME as SECURITY_LEASE
 from registry_app.workers.security import SecurityWorker
 from registry_app.workers.uploads import LEASE_NAME as UPLOADS_LEASE
@@ -53,6 +56,8 @@ class Core:
     registry: RegistryService
     audit: AuditLog
     secscan: SecurityScanner | None = None
+    notifications: NotificationService | None = None
+    quota: Any = None  # services.quota.QuotaService when FEATURE_QUOTA_MANAGEMENT is on
 
 
 def build_core(settings: Settings) -> Core:
@@ -76,9 +81,16 @@ def build_core(settings: Settings) -> Core:
         private_on_push=settings.auth.create_private_repo_on_push,
     )
     core = Core(settings, engine, store, storage, auth, registry, AuditLog(engine))
+    core.notifications = NotificationService(NotificationStore(engine), settings.notifications)
+    registry.on_tags_pushed = core.notifications.record_push
     if settings.scanner is not None:
         core.secscan = SecurityScanner(SecscanStore(engine), auth, settings.scanner)
         registry.on_manifests_deleted = core.secscan.manifests_deleted
+    if settings.quota is not None:
+        from registry_app.db.quota import QuotaStore
+        from registry_app.services.quota import QuotaService
+
+        core.quota = registry.quota = QuotaService(QuotaStore(engine), settings.quota)
     return core
 
 
@@ -136,6 +148,8 @@ def create_app(settings: Settings, run_workers: bool = True) -> RegistryApp:
             audit=core.audit,
             settings=settings,
             secscan=core.secscan,
+            notifications=core.notifications,
+            quota=core.quota,
             sessions=build_sessions(core),
             external_logins=build_external_logins(core),
         )
@@ -215,13 +229,25 @@ def _uploads_off(settings: Settings) -> str | None:
     return settings.uploads.collector_off_because
 
 
+def _notifications(core: Core) -> Worker:
+    assert core.notifications is not None
+    worker = NotificationWorker(core.notifications)
+    core.notifications.on_event_recorded = worker.wake  # a push or a test in this process
+    return worker
+
+
+def _notifications_off(settings: Settings) -> str | None:
+    return settings.notifications.worker_off_because
+
+
 WORKERS: tuple[WorkerEntry, ...] = (
     WorkerEntry(SecurityWorker, _scanner_off, _security),
     WorkerEntry(ClairCleanupWorker, _cleanup_off, _clair_cleanup),
     WorkerEntry(UploadCollectorWorker, _uploads_off, _uploads),
     WorkerEntry(AuditFlushWorker, lambda _s: None, lambda core: AuditFlushWorker(core.audit)),
     WorkerEntry(UploadActivityWorker, lambda _s: None, lambda core: UploadActivityWorker(core.registry.activity)),
-    # Next: GC, notification delivery (a QUEUE on repository_event), mirroring.
+    WorkerEntry(NotificationWorker, _notifications_off, _notifications),
+    # Next: GC, mirroring.
 )
 
 

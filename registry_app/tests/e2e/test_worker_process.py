@@ -164,12 +164,13 @@ def test_the_worker_process_deletes_clairs_report_of_a_manifest_deleted_on_the_s
 def test_worker_command_line(stack: Stack) -> None:
     listed = stack.registry.cli("worker", "--list").stdout.decode()
     lines = {line.split()[0]: line for line in listed.splitlines()}
-    assert set(lines) == {"security", "clair-cleanup", "uploads", "audit-flush", "upload-activity"}
+    assert set(lines) == {"security", "clair-cleanup", "uploads", "notification", "audit-flush", "upload-activity"}
+    assert lines["notification"].endswith("[on]") and "queue" in lines["notification"]
     assert lines["security"].endswith("[on]") and "singleton" in lines["security"]
     assert "queue" in lines["clair-cleanup"]
     assert lines["uploads"].endswith("[on]") and "singleton" in lines["uploads"]
     bad = stack.registry.cli("worker", "nope", "audit-flush", check=False)
     assert bad.returncode == 2
     err = bad.stderr.decode()
-    assert "nope: no such worker (workers: security, clair-cleanup, uploads)" in err
+    assert "nope: no such worker (workers: security, clair-cleanup, uploads, notification)" in err
     assert "audit-flush: runs in every process by itself" in err

@@ -347,7 +347,8 @@ class ManifestSecurityStatus(Base):
 
 class RepositoryEvent(Base):
     """A repository notification event (e.g. ``vulnerability_found``) with Quay's event payload,
-    recorded for the repository notifications worker to deliver (``delivered_ms`` NULL until then)."""
+    recorded for the repository notifications worker to deliver (``delivered_ms`` NULL until it
+    turned the event into ``notification_delivery`` rows, see db/notifications.py)."""
 
     __tablename__ = "repository_event"
     __table_args__ = (Index("ix_repository_event_pending", "delivered_ms", "id"),)
@@ -391,3 +392,72 @@ class SecscanCleanup(Claimable, Base):
     digest: Mapped[str] = mapped_column(String(140))
     queued_ms: Mapped[int] = mapped_column(BigInteger)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class RepositoryNotification(Base):
+    """A repository notification (Quay's ``RepositoryNotification``): which event of the repository
+    is sent how (``method`` with its ``config_json``), and how many deliveries failed in a row
+    (three or more: disabled until reset, as in Quay). ``last_ran_ms`` orders the image-expiry scan."""
+
+    __tablename__ = "repository_notification"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repository.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(String(255))
+    config_json: Mapped[str] = mapped_column(Text)
+    event_config_json: Mapped[str] = mapped_column(Text)
+    number_of_failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    last_ran_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class NotificationDelivery(Claimable, Base):
+    """One event to send through one notification: the notification worker's queue (``db/claims``).
+    Made from ``repository_event`` rows (or a test request); deleted once sent or given up."""
+
+    __tablename__ = "notification_delivery"
+    __table_args__ = (Index("ix_notification_delivery_claimed_until_ms", "claimed_until_ms", "id"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("repository_notification.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[int | None] = mapped_column(BigInteger)  # repository_event.id; NULL for a test
+    payload_json: Mapped[str] = mapped_column(Text)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class NotifiedTag(Base):
+    """A tag a ``repo_image_expiry`` notification was sent about (Quay's ``TagNotificationSuccess``),
+    so that each expiring tag is announced once per notification."""
+
+    __tablename__ = "notified_tag"
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("repository_notification.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True, index=True)
+class NamespaceQuota(Base):
+    """A namespace's storage quota (Quay's ``userorganizationquota``): one per user or organization,
+    in bytes. Consumption is not stored: it is computed from the manifests' blobs (db/quota.py)."""
+
+    __tablename__ = "namespace_quota"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), unique=True)
+    limit_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class QuotaLimit(Base):
+    """A threshold of a quota (Quay's ``quotalimits``): ``quota_type`` ``Warning`` or ``Reject`` at
+    ``percent_of_limit`` percent of the quota's bytes."""
+
+    __tablename__ = "quota_limit"
+    __table_args__ = (
+        UniqueConstraint("quota_id", "quota_type", "percent_of_limit", name="uq_quota_limit_quota_type_percent"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    quota_id: Mapped[int] = mapped_column(ForeignKey("namespace_quota.id", ondelete="CASCADE"), index=True)
+    quota_type: Mapped[str] = mapped_column(String(16))
+    percent_of_limit: Mapped[int] = mapped_column(Integer)

@@ -463,8 +463,9 @@ class Store:
         blob_digests: Sequence[str],
         child_digests: Sequence[str],
         tags: Iterable[str],
-    ) -> None:
-        """Store a manifest (idempotent) and point ``tags`` at it. Raises MissingReferences."""
+    ) -> list[str]:
+        """Store a manifest (idempotent) and point ``tags`` at it; returns the tags that moved (were
+        not already live on it). Raises MissingReferences."""
         with write_tx(self.engine) as conn:
             if self.dialect == "postgresql":
                 conn.execute(select(R.c.id).where(R.c.id == repo_id).with_for_update())
@@ -511,11 +512,14 @@ class Store:
                     conn.execute(
                         MC.insert(), [{"manifest_id": existing, "child_id": c} for c in set(child_ids.values())]
                     )
+            moved = []
             for tag in tags:
-                self._move_tag(conn, repo_id, tag, existing)
+                if self._move_tag(conn, repo_id, tag, existing) != existing:
+                    moved.append(tag)
+        return moved
 
-    def _move_tag(self, conn: Connection, repo_id: int, tag: str, manifest_id: int) -> None:
-        move_tag(conn, repo_id, tag, manifest_id)
+    def _move_tag(self, conn: Connection, repo_id: int, tag: str, manifest_id: int) -> int | None:
+        return move_tag(conn, repo_id, tag, manifest_id)
 
     def set_tag_expiration(self, repo_id: int, tags: Sequence[str], expiration_ms: int) -> None:
         """Set the expiration of these live tags (the ``quay.expires-after`` label)."""

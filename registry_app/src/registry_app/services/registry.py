@@ -44,6 +44,7 @@ from registry_app.services.errors import (
 )
 from registry_app.services.identity import IdentityError
 from registry_app.services.names import check_digest, check_tag, is_digest, split_repository
+from registry_app.services.quota import QuotaExceeded, QuotaService
 from registry_app.services.uploads import UploadActivity
 from registry_app.settings.limits import DEFAULT_MAX_MANIFEST_SIZE
 from registry_app.settings.uploads import UploadSettings
@@ -264,10 +265,14 @@ class RegistryService:
         self._pipes_lock = threading.Lock()
         # Called with the digests of deleted manifests (the security scanner's Clair cleanup).
         self.on_manifests_deleted: Callable[[list[str]], None] | None = None
+        # Called with (repository id, namespace, name, tags) when a push moved tags (repo_push).
+        self.on_tags_pushed: Callable[[int, str, str, list[str]], None] | None = None
         # Abandoned uploads (services/uploads.py): the bound on open ones, and the keep-alive of
         # those this process works on, so that the collector never deletes one in use.
         self.upload_settings = uploads or UploadSettings()
         self.activity = UploadActivity(store, self.upload_settings.touch_interval_s)
+        # Namespace quotas (services/quota.py), set by wiring when FEATURE_QUOTA_MANAGEMENT is on.
+        self.quota: QuotaService | None = None
 
     # -- access --------------------------------------------------------------------------------
     def access(self, ident: Identity, name: str, action: str, create: bool = False) -> Access:
@@ -490,6 +495,7 @@ class RegistryService:
                 },
             )
         self._still_open(upload_id, row.updated_ms)
+        self._check_upload_quota(acc, upload_id)
         try:
             writer = self.storage.open_upload(upload_id, row.size, row.storage_state)
         except StorageError as exc:
@@ -556,6 +562,7 @@ class RegistryService:
         if row is None:
             raise BlobUploadUnknown("blob upload unknown to registry", {"uuid": upload_id})
         self._still_open(upload_id, row.updated_ms)
+        self._check_upload_quota(acc, upload_id)
         self.activity.hold(upload_id)  # hashing a large upload may take longer than the age
         try:
             self._complete(acc, upload_id, digest, algorithm, row)
@@ -601,6 +608,18 @@ class RegistryService:
             raise storage_error(exc, upload_id) from None
         self._db(self.store.publish_upload, upload_id, acc.repo.id, digest, row.size)
         self._drop_pipe(upload_id)
+
+    def _check_upload_quota(self, acc: Access, upload_id: str) -> None:
+        """Quay's check before an upload's chunk or completion: over a Reject limit the upload is
+        cancelled (its bytes deleted) and the push refused with QuotaExceeded."""
+        if self.quota is None:
+            return
+        assert acc.repo is not None
+        try:
+            self._db(self.quota.check_upload, acc.repo)
+        except QuotaExceeded:
+            self.cancel_upload(acc, upload_id)
+            raise
 
     def cancel_upload(self, acc: Access, upload_id: str) -> None:
         assert acc.repo is not None
@@ -665,8 +684,10 @@ class RegistryService:
         for tag in tags:
             check_tag(tag)
         parsed = mf.parse(content, content_type)
+        if self.quota is not None:  # refused before anything is stored: no manifest, no tag moved
+            self._db(self.quota.check_manifest, acc.repo, list(parsed.blobs))
         try:
-            self._db(
+            moved = self._db(
                 self.store.put_manifest,
                 acc.repo.id,
                 digest,
@@ -689,6 +710,11 @@ class RegistryService:
             ) from None
         if tags and parsed.media_type in mf.IMAGE_TYPES:
             self._apply_expires_after(acc.repo.id, parsed.blobs[0], tags)
+        if moved and self.on_tags_pushed is not None:
+            try:
+                self.on_tags_pushed(acc.repo.id, acc.repo.namespace, acc.repo.name, moved)
+            except Exception as exc:  # a notification never fails the push that caused it
+                log.error("repo_push event for %s not recorded: %s", acc.name, type(exc).__name__)
         return digest, parsed.subject
 
     def _apply_expires_after(self, repo_id: int, config_digest: str, tags: list[str]) -> None:

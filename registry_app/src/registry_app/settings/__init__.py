@@ -25,6 +25,8 @@ from registry_app.settings.keys import Secrets
 from registry_app.settings.ldap import LdapSettings
 from registry_app.settings.limits import LimitSettings
 from registry_app.settings.metrics import MetricsSettings
+from registry_app.settings.notifications import MailSettings, NotificationSettings
+from registry_app.settings.quota import QuotaSettings
 from registry_app.settings.scanner import ScannerSettings
 from registry_app.settings.server import ServerSettings
 from registry_app.settings.storage import StorageSettings
@@ -50,6 +52,8 @@ class Settings:
     ldap: LdapSettings | None = None
     scanner: ScannerSettings | None = None
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    quota: QuotaSettings | None = None  # None unless FEATURE_QUOTA_MANAGEMENT is on
 
 
 def settings_from_values(
@@ -79,6 +83,12 @@ def settings_from_values(
         ldap=LdapSettings.from_values(values, config_dir) if auth.authentication_type == "LDAP" else None,
         scanner=ScannerSettings.from_values(values, server.hostname, server.scheme),
         metrics=MetricsSettings.from_values(values),
+        notifications=NotificationSettings.from_values(values, server.scheme, server.hostname, config_dir),
+        quota=(
+            QuotaSettings.from_values(values, server.hostname, server.scheme)
+            if values.get("FEATURE_QUOTA_MANAGEMENT")
+            else None
+        ),
     )
 
 
@@ -87,7 +97,10 @@ __all__ = [
     "DatabaseSettings",
     "LdapSettings",
     "LimitSettings",
+    "MailSettings",
     "MetricsSettings",
+    "NotificationSettings",
+    "QuotaSettings",
     "ScannerSettings",
     "Secrets",
     "ServerSettings",

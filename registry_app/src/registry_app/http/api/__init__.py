@@ -38,6 +38,8 @@ ROUTER_MODULES = (
     "frontend",
     "externallogin",
     "oauthtoken",
+    "notification",
+    "quota",
 )
 
 
@@ -104,6 +106,8 @@ def create_api(ctx: ApiContext) -> FastAPI:
     for name in ROUTER_MODULES:
         if name == "secscan" and ctx.secscan is None:
             continue  # Quay's show_if(FEATURE_SECURITY_SCANNER): no such path without the feature
+        if name == "quota" and ctx.quota is None:
+            continue  # Quay's show_if(FEATURE_QUOTA_MANAGEMENT)
         module = importlib.import_module(f"registry_app.http.api.{name}")
         app.include_router(module.router, prefix="/api/v1")
         if hasattr(module, "web_router"):  # Quay's few paths outside /api/v1 (/csrf_token, /config)

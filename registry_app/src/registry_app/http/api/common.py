@@ -100,6 +100,8 @@ class ApiContext:
     secscan: Any = None  # services.secscan.SecurityScanner when FEATURE_SECURITY_SCANNER is on
     sessions: SessionService[UserRow] | None = None  # the web UI's sign-in sessions (signin.py)
     external_logins: Any = None  # services.external_login.ExternalLoginService with *_LOGIN_CONFIG
+    notifications: Any = None  # services.notifications.NotificationService (repository notifications)
+    quota: Any = None  # services.quota.QuotaService when FEATURE_QUOTA_MANAGEMENT is on
 
 
 def ctx_of(request: Request) -> ApiContext:

@@ -24,6 +24,7 @@ ORG = f"{P}/organization/{{orgname}}"
 USER_ROBOT = f"{P}/user/robots/{{robot_shortname}}"
 ORG_ROBOT = f"{ORG}/robots/{{robot_shortname}}"
 SU_USER = f"{P}/superuser/users/{{username}}"
+QUOTA = f"{ORG}/quota/{{quota_id}}"  # FEATURE_QUOTA_MANAGEMENT (http/api/quota.py)
 
 # (method, path, status) of a producer → (parameter expressions, [(method, path) it leads to])
 LINKS: dict[tuple[str, str, str], tuple[dict[str, str], list[tuple[str, str]]]] = {
@@ -38,6 +39,7 @@ LINKS: dict[tuple[str, str, str], tuple[dict[str, str], list[tuple[str, str]]]] 
             ("get", f"{REPO}/permissions/team/"),
             ("get", f"{REPO}/logs"),
             ("get", f"{REPO}/aggregatelogs"),
+            ("get", f"{REPO}/notification/"),
             ("delete", REPO),
         ],
     ),
@@ -63,6 +65,30 @@ LINKS: dict[tuple[str, str, str], tuple[dict[str, str], list[tuple[str, str]]]] 
     ("post", f"{P}/superuser/users/", "200"): (
         {"username": "$request.body#/username"},
         [("get", SU_USER), ("put", SU_USER), ("delete", SU_USER)],
+    ),
+    ("post", f"{REPO}/notification/", "201"): (
+        {
+            "namespace": "$request.path.namespace",
+            "repository": "$request.path.repository",
+            "uuid": "$response.body#/uuid",
+        },
+        [
+            ("get", f"{REPO}/notification/{{uuid}}"),
+            ("post", f"{REPO}/notification/{{uuid}}/test"),
+            ("post", f"{REPO}/notification/{{uuid}}"),
+            ("delete", f"{REPO}/notification/{{uuid}}"),
+        ],
+    ),
+    ("post", f"{ORG}/quota", "201"): ({"orgname": "$request.path.orgname"}, [("get", f"{ORG}/quota")]),
+    ("get", f"{ORG}/quota", "200"): (
+        {"orgname": "$request.path.orgname", "quota_id": "$response.body#/0/id"},
+        [("get", QUOTA), ("put", QUOTA), ("get", f"{QUOTA}/limit"), ("post", f"{QUOTA}/limit"), ("delete", QUOTA)],
+    ),
+    ("put", QUOTA, "200"): (
+        {"orgname": "$request.path.orgname", "quota_id": "$request.path.quota_id",
+         "limit_id": "$response.body#/limits/0/id"},
+        [("get", f"{QUOTA}/limit/{{limit_id}}"), ("put", f"{QUOTA}/limit/{{limit_id}}"),
+         ("delete", f"{QUOTA}/limit/{{limit_id}}")],
     ),
     ("post", f"{P}/user/apptoken", "200"): (
         {"token_uuid": "$response.body#/token/uuid"},

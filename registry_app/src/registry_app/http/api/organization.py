@@ -98,6 +98,10 @@ def org_view(ctx: ApiContext, ident: Identity, org: UserRow) -> dict[str, Any]:
         view["tag_expiration_s"] = ctx.auth.identity.tag_expiration_s(org)
         view["is_free_account"] = True
     view["is_org_admin"] = is_admin
+    if role is not None and ctx.quota is not None:  # Quay: admins and members, with the feature
+        from registry_app.http.api.quota import namespace_quota_fields
+
+        view.update(namespace_quota_fields(ctx, org.id))
     return view
 
 

@@ -200,6 +200,10 @@ def list_repos(
         if not ident.anonymous:
             item["is_starred"] = False
         items.append(item)
+    if ctx.quota is not None:  # Quay's add_quota_view (FEATURE_QUOTA_MANAGEMENT)
+        reports = ctx.quota.repository_reports([(r.id, r.namespace_id) for r in page])
+        for r, item in zip(page, items, strict=True):
+            item["quota_report"] = reports[r.id]
     out: dict[str, Any] = {"repositories": items}
     if more:
         out["next_page"] = encode_page_token("start_id", page[-1].id)
@@ -219,7 +223,7 @@ def get_repo(namespace: str, repository: str, ident: Caller, ctx: Ctx) -> dict[s
             tag["expiration"] = quay_date(t.expiration_ms)
         tag["manifest_digest"] = t.manifest_digest
         tags[t.name] = tag
-    return {
+    view: dict[str, Any] = {
         "namespace": info.namespace,
         "name": info.name,
         "kind": info.kind,
@@ -236,6 +240,9 @@ def get_repo(namespace: str, repository: str, ident: Caller, ctx: Ctx) -> dict[s
         "can_write": ROLE_ORDER[role] >= ROLE_ORDER["write"] and info.state == "NORMAL",
         "can_admin": role == "admin",
     }
+    if ctx.quota is not None:  # as in Quay's repository list (registry_app also shows it here)
+        view["quota_report"] = ctx.quota.repository_reports([(info.id, info.namespace_id)])[info.id]
+    return view
 
 
 class RepoUpdate(BaseModel):

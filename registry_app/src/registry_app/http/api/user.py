@@ -52,7 +52,7 @@ def get_user(ident: Caller, ctx: Ctx) -> dict[str, Any]:
     if user is None:
         raise ApiError(404, "user not found")
     orgs = [] if user.robot else ctx.auth.identities.user_organizations(user.id)
-    return {
+    view: dict[str, Any] = {
         "anonymous": False,
         "username": user.username,
         "email": user.email,
@@ -76,3 +76,8 @@ def get_user(ident: Caller, ctx: Ctx) -> dict[str, Any]:
             for o in orgs
         ],
     }
+    if ctx.quota is not None:  # Quay's quotas and quota_report (FEATURE_QUOTA_MANAGEMENT)
+        from registry_app.http.api.quota import namespace_quota_fields
+
+        view.update(namespace_quota_fields(ctx, user.id))
+    return view

@@ -160,6 +160,16 @@ SCHEMA = {
             'pattern': '^(sqlite|postgresql|postgres)(\\+[a-z0-9]+)?://',
             'type': 'string',
         },
+        'DEFAULT_SYSTEM_REJECT_QUOTA_BYTES': {
+            'description': (
+                'with FEATURE_QUOTA_MANAGEMENT: a Reject limit in bytes for e'
+                "very namespace without a quota of its own (Quay's key; 0, th"
+                'e default: none)'
+            ),
+            'maximum': 9223372036854775807,
+            'minimum': 0,
+            'type': 'integer',
+        },
         'DEFAULT_TAG_EXPIRATION': {
             'pattern': '^[0-9]+[smhdw]$',
             'type': 'string',
@@ -215,12 +225,27 @@ SCHEMA = {
         'FEATURE_CHANGE_TAG_EXPIRATION': {
             'type': 'boolean',
         },
+        'FEATURE_MAILING': {
+            'description': (
+                'Quay: send e-mail (repository notifications with the email m'
+                'ethod); needs MAIL_SERVER (default false)'
+            ),
+            'type': 'boolean',
+        },
         'FEATURE_PUBLIC_CATALOG': {
             'description': (
                 'List public repositories in /v2/_catalog, to anonymous calle'
                 'rs too (with FEATURE_ANONYMOUS_ACCESS); off (default): anony'
                 'mous catalog requests are challenged (401) and signed-in cal'
                 'lers see the repositories they hold a role on.'
+            ),
+            'type': 'boolean',
+        },
+        'FEATURE_QUOTA_MANAGEMENT': {
+            'description': (
+                'namespace storage quotas: the /api/v1 quota endpoints, consu'
+                "mption reports, Warning/Reject limits checked on push (Quay'"
+                's key; default false)'
             ),
             'type': 'boolean',
         },
@@ -337,6 +362,43 @@ SCHEMA = {
             },
             'type': 'array',
         },
+        'MAIL_DEFAULT_SENDER': {
+            'description': 'Quay: the From address of e-mail (default admin@example.com)',
+            'minLength': 3,
+            'type': 'string',
+        },
+        'MAIL_PASSWORD': {
+            'description': 'Quay: SMTP password (a secret: never logged)',
+            'type': [
+                'string',
+                'null',
+            ],
+        },
+        'MAIL_PORT': {
+            'description': 'Quay: SMTP server port (default 587)',
+            'maximum': 65535,
+            'minimum': 1,
+            'type': 'integer',
+        },
+        'MAIL_SERVER': {
+            'description': 'Quay: SMTP server host for e-mail (default localhost)',
+            'minLength': 1,
+            'type': 'string',
+        },
+        'MAIL_USERNAME': {
+            'description': 'Quay: SMTP login name (none: no login)',
+            'type': [
+                'string',
+                'null',
+            ],
+        },
+        'MAIL_USE_TLS': {
+            'description': (
+                'Quay: STARTTLS to the SMTP server, certificate verified (def'
+                'ault false)'
+            ),
+            'type': 'boolean',
+        },
         'NOTIFICATION_MIN_SEVERITY_ON_NEW_INDEX': {
             'description': (
                 'lowest severity reported by FEATURE_SECURITY_SCANNER_NOTIFY_'
@@ -350,6 +412,15 @@ SCHEMA = {
                 'High',
                 'Critical',
             ],
+        },
+        'NOTIFICATION_SEND_TIMEOUT': {
+            'description': (
+                "Quay: seconds a notification's webhook, Slack or SMTP call m"
+                'ay take (default 10)'
+            ),
+            'exclusiveMinimum': 0,
+            'maximum': 300,
+            'type': 'number',
         },
         'PREFERRED_URL_SCHEME': {
             'enum': [
@@ -451,6 +522,41 @@ SCHEMA = {
             'maximum': 65535,
             'minimum': 0,
             'type': 'integer',
+        },
+        'REGISTRY_APP_NOTIFICATION_EXPIRY_SCAN_INTERVAL': {
+            'description': (
+                'registry_app extension: seconds between scans of one repo_im'
+                "age_expiry notification's tags (default 3600)"
+            ),
+            'exclusiveMinimum': 0,
+            'type': 'number',
+        },
+        'REGISTRY_APP_NOTIFICATION_INTERVAL': {
+            'description': (
+                'registry_app extension: seconds between rounds of the notifi'
+                "cation worker (default 10, Quay's poll period; 0: the worker"
+                ' is off)'
+            ),
+            'minimum': 0,
+            'type': 'number',
+        },
+        'REGISTRY_APP_NOTIFICATION_MAX_ATTEMPTS': {
+            'description': (
+                'registry_app extension: attempts per notification delivery b'
+                "efore it is dropped (default 5, Quay's queue retries)"
+            ),
+            'maximum': 50,
+            'minimum': 1,
+            'type': 'integer',
+        },
+        'REGISTRY_APP_NOTIFICATION_RETRY_AFTER': {
+            'description': (
+                'registry_app extension: seconds before a failed notification'
+                ' delivery is tried again, doubled per attempt, at most an ho'
+                "ur (default 30, Quay's retry_after_seconds)"
+            ),
+            'exclusiveMinimum': 0,
+            'type': 'number',
         },
         'REGISTRY_APP_SECSCAN_MAX_RETRIES': {
             'description': (
@@ -605,6 +711,16 @@ SCHEMA = {
         },
         'USER_EVENTS_REDIS': {
             '$ref': '#/$defs/redis',
+        },
+        'WEBHOOK_HOSTNAME_BLACKLIST': {
+            'description': (
+                'Quay: host names webhook and Slack notifications may not cal'
+                'l, beside localhost and 127.0.0.1'
+            ),
+            'items': {
+                'type': 'string',
+            },
+            'type': 'array',
         },
     },
     'required': [

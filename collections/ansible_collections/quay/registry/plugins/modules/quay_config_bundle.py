@@ -86,6 +86,11 @@ options:
   database_secret_key:
     description: C(DATABASE_SECRET_KEY). Generated once (and then kept) when not given.
     type: str
+  mail_password:
+    description:
+      - C(MAIL_PASSWORD), the SMTP password for e-mail (C(FEATURE_MAILING)); not set when empty.
+      - An option of its own (not O(extra_config)) so that it is never logged and is redacted in diffs.
+    type: str
   extra_config:
     description: Further C(config.yaml) keys; they override the keys the options above produce.
     type: dict
@@ -270,6 +275,8 @@ def build_config(params, existing):
             config[name] = secrets.token_hex(32)
             generated.append(name)
     config.update(params["extra_config"] or {})
+    if params.get("mail_password"):
+        config["MAIL_PASSWORD"] = params["mail_password"]
     return config, generated
 
 
@@ -365,6 +372,7 @@ def main():
             feature_user_initialize=dict(type="bool", default=False),
             secret_key=dict(type="str", no_log=True),
             database_secret_key=dict(type="str", no_log=True),
+            mail_password=dict(type="str", no_log=True),
             extra_config=dict(type="dict", default={}),
             ssl_cert=dict(type="path"),
             ssl_key=dict(type="path", no_log=False),

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: quay.registry contributors
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
-"""quay_organization, quay_team, quay_robot and quay_repository, run as Ansible runs them, against
+"""quay_organization, quay_team, quay_robot, quay_repository and quay_quota, run as Ansible runs them, against
 a stub of /api/v1 on a loopback port.
 
 The stub answers each (method, path) with a canned status and JSON body in Quay's shapes and
@@ -395,3 +395,107 @@ def test_repository_forbidden_message(run, stub):
     result = run("quay_repository", {"name": "acme/web"})
     assert result["failed"] is True
     assert result["msg"].startswith("the API user has no admin role on repository acme/web")
+
+
+# -- quay_quota -------------------------------------------------------------------------------------
+QUOTA = "/organization/acme/quota"
+
+
+def quota_view(limit_bytes=1024, limits=(), quota_id=7):
+    return {"id": quota_id, "limit_bytes": limit_bytes, "limit": "", "default_config": False,
+            "default_config_exists": False,
+            "limits": [{"id": 100 + i, "type": t, "limit_percent": p} for i, (t, p) in enumerate(limits)]}
+
+
+def test_quota_check_mode_reports_creation_and_writes_nothing(run, stub):
+    stub.route("GET", QUOTA, body=[])
+    result = run("quay_quota", {"organization": "acme", "limit": "10 GiB",
+                                "limits": [{"type": "Reject", "threshold_percent": 100}]}, check_mode=True)
+    assert result["changed"] is True
+    assert result["diff"] == {"before": {}, "after": {
+        "limit_bytes": 10 * 1024 ** 3, "limits": [{"type": "Reject", "threshold_percent": 100}]}}
+    assert stub.writes() == []
+
+
+def test_quota_system_default_is_not_a_quota(run, stub):
+    stub.route("GET", QUOTA, body=[{"id": None, "limit_bytes": 5, "limit": "5.0 Byte", "default_config": True,
+                                    "limits": [], "default_config_exists": True}])
+    result = run("quay_quota", {"organization": "acme", "state": "absent"})
+    assert result["changed"] is False and stub.writes() == []
+
+
+class Answers(dict):
+    """Routes where one (method, path) answers from a list in turn (a GET before and after a POST)."""
+
+    def __init__(self, routes, key, answers):
+        super(Answers, self).__init__(routes)
+        self.key = key
+        self.answers = list(answers)
+
+    def get(self, key, default=None):
+        if key == self.key and self.answers:
+            return self.answers.pop(0)
+        return super(Answers, self).get(key, default)
+
+
+def test_quota_created_with_limits(run, stub):
+    stub.route("POST", QUOTA, 201, "Created")
+    stub.route("POST", QUOTA + "/7/limit", 201, "Created")
+    stub.routes = Answers(stub.routes, ("GET", "/api/v1" + QUOTA), [(200, []), (200, [quota_view(2000)])])
+    result = run("quay_quota", {"organization": "acme", "limit_bytes": 2000,
+                                "limits": [{"type": "Warning", "threshold_percent": 80}]})
+    assert result["changed"] is True, result.result
+    assert stub.writes() == [("POST", QUOTA, {"limit_bytes": 2000}),
+                             ("POST", QUOTA + "/7/limit", {"type": "Warning", "threshold_percent": 80})]
+
+
+def test_quota_same_state_is_unchanged(run, stub):
+    stub.route("GET", QUOTA, body=[quota_view(1024, [("Warning", 80), ("Reject", 100)])])
+    result = run("quay_quota", {"organization": "acme", "limit": "1 KiB", "limits": [
+        {"type": "Reject", "threshold_percent": 100}, {"type": "Warning", "threshold_percent": 80}]})
+    assert result["changed"] is False and stub.writes() == []
+    # Without limits, the existing ones are left as they are.
+    assert run("quay_quota", {"organization": "acme", "limit_bytes": 1024})["changed"] is False
+
+
+def test_quota_resized_and_limits_made_exact(run, stub):
+    stub.route("GET", QUOTA, body=[quota_view(1024, [("Warning", 80), ("Reject", 100)])])
+    stub.route("PUT", QUOTA + "/7", body=quota_view(4096))
+    stub.route("DELETE", QUOTA + "/7/limit/101", 204)
+    stub.route("POST", QUOTA + "/7/limit", 201, "Created")
+    result = run("quay_quota", {"organization": "acme", "limit_bytes": 4096, "limits": [
+        {"type": "Warning", "threshold_percent": 80}, {"type": "Reject", "threshold_percent": 90}]})
+    assert result["changed"] is True
+    assert result["diff"]["before"]["limit_bytes"] == 1024 and result["diff"]["after"]["limit_bytes"] == 4096
+    assert stub.writes() == [
+        ("PUT", QUOTA + "/7", {"limit_bytes": 4096}),
+        ("DELETE", QUOTA + "/7/limit/101", None),
+        ("POST", QUOTA + "/7/limit", {"type": "Reject", "threshold_percent": 90}),
+    ]
+
+
+def test_quota_absent(run, stub):
+    stub.route("GET", QUOTA, body=[quota_view()])
+    stub.route("DELETE", QUOTA + "/7", 204)
+    result = run("quay_quota", {"organization": "acme", "state": "absent"})
+    assert result["changed"] is True and result["quota"] == {}
+    assert stub.writes() == [("DELETE", QUOTA + "/7", None)]
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"limit": "ten"}, "use a number and a unit"),
+    ({"limit_bytes": 10, "limits": [{"type": "Warning", "threshold_percent": 0}]}, "between 1 and 100"),
+    ({"limit_bytes": 10, "limits": [{"type": "Reject", "threshold_percent": 90},
+                                    {"type": "Reject", "threshold_percent": 100}]}, "at most one"),
+    ({"limit_bytes": 10, "limit": "1 KiB"}, "mutually exclusive"),
+    ({}, "limit_bytes, limit"),
+])
+def test_quota_invalid_input_is_refused_before_any_request(run, stub, args, message):
+    result = run("quay_quota", dict({"organization": "acme"}, **args))
+    assert result["failed"] is True and message in result["msg"], result["msg"]
+    assert stub.requests == []
+
+
+def test_quota_feature_off_or_no_organization(run, stub):
+    result = run("quay_quota", {"organization": "acme", "limit_bytes": 10})
+    assert result["failed"] is True and "FEATURE_QUOTA_MANAGEMENT" in result["msg"]

@@ -94,6 +94,26 @@ def test_changed_option_keeps_secrets_and_diff_shows_only_redacted_values(run_mo
     assert yaml.safe_load((bundle / "config.yaml").read_text())["SECRET_KEY"] == secret
 
 
+def test_mail_settings_and_the_mail_password_kept_secret(run_module, tmp_path):
+    bundle = tmp_path / "config"
+    secret = "smtp-Pa55word-not-in-output"
+    mail = {"FEATURE_MAILING": True, "MAIL_SERVER": "smtp.example.com", "MAIL_PORT": 587, "MAIL_USE_TLS": True,
+            "MAIL_USERNAME": "quay", "MAIL_DEFAULT_SENDER": "quay@example.com"}
+    checked = run_module("quay_config_bundle", base_args(bundle, extra_config=mail, mail_password=secret),
+                         check_mode=True)
+    after = [d for d in checked["diff"] if d.get("after_header") == str(bundle / "config.yaml")][0]["after"]
+    assert yaml.safe_load(after)["MAIL_PASSWORD"] == "********"
+    run = run_module("quay_config_bundle", base_args(bundle, extra_config=mail, mail_password=secret))
+    assert run["changed"] is True
+    config = yaml.safe_load((bundle / "config.yaml").read_text())
+    assert config["MAIL_PASSWORD"] == secret
+    assert dict((k, config[k]) for k in mail) == mail
+    for r in (checked, run):
+        assert secret not in r.stdout and secret not in r.stderr
+    again = run_module("quay_config_bundle", base_args(bundle, extra_config=mail, mail_password=secret))
+    assert again["changed"] is False
+
+
 def test_invalid_value_fails_naming_the_key(run_module, tmp_path):
     run = run_module("quay_config_bundle", base_args(tmp_path / "c", extra_config={"DEFAULT_TAG_EXPIRATION": "two weeks"}))
     assert run.get("failed") is True
