@@ -7,10 +7,12 @@ import argparse
 import getpass
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from registry_app.config import Config, ConfigError, embedded_default, load_bundle
+from registry_app.observability.exporter import MetricsDirectory
 from registry_app.settings import Settings
 
 EXIT_CONFIG = 2
@@ -99,6 +101,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"registry-app: config: {warning}", file=sys.stderr)
     settings = config.settings
     where = settings.server
+    host, port = _split_bind(args.bind)
+    metrics = settings.metrics
+    if args.metrics_port is not None:
+        metrics = replace(metrics, port=args.metrics_port)
+    metrics_host = metrics.host_or(host)
+    if metrics.enabled:
+        MetricsDirectory()  # before anything imports prometheus_client; removed when serve ends
     try:
         _open(settings)
     except DatabaseError as exc:
@@ -107,7 +116,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         make_storage(settings.storage.driver, settings.storage.params).check()
     except StorageError as exc:
         return _fail(exc.detail, EXIT_STORAGE)
-    host, port = _split_bind(args.bind)
+    metrics_note = "off"
+    if metrics.enabled:
+        from registry_app.observability.exporter import start_exporter
+        from registry_app.wiring import build_queue_depths
+
+        try:
+            exporter = start_exporter(metrics_host, metrics.port, build_queue_depths(settings).as_mapping)
+        except OSError as exc:
+            return _fail(
+                f"metrics: cannot listen on {metrics_host}:{metrics.port} ({exc.strerror or exc}); "
+                "set REGISTRY_APP_METRICS_PORT (0 turns the metrics endpoint off) or REGISTRY_APP_METRICS_HOST",
+                EXIT_CONFIG,
+            )
+        metrics_note = f"http://{metrics_host}:{exporter.server_address[1]}/metrics"
     os.environ["REGISTRY_APP_BIND"] = args.bind
     os.environ["REGISTRY_APP_DATA_DIR"] = str(where.data_dir)
     os.environ["REGISTRY_APP_CONFIG_DIR"] = str(where.config_dir) if where.config_dir else ""
@@ -117,7 +139,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(
         f"registry-app: serving {scheme}://{host}:{port} (data: {where.data_dir}, "
         f"database: {settings.database.kind}, workers: {args.workers}, "
-        f"background workers: {background})",
+        f"background workers: {background}, metrics: {metrics_note})",
         file=sys.stderr,
         flush=True,
     )
@@ -151,8 +173,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    if args.metrics_port and not args.list:
+        MetricsDirectory()  # before the workers' modules import prometheus_client
+
     from registry_app.storage import StorageError
-    from registry_app.wiring import WORKERS, build_core, build_workers, select_workers
+    from registry_app.wiring import WORKERS, build_core, build_queue_depths, build_workers, select_workers
     from registry_app.workers.base import Mode
 
     if args.list:
@@ -185,6 +210,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if args.metrics_port:
+        from registry_app.observability.exporter import start_exporter
+
+        metrics_host = settings.metrics.host_or("127.0.0.1")
+        try:
+            start_exporter(metrics_host, args.metrics_port, build_queue_depths(settings).as_mapping)
+        except OSError as exc:
+            where = f"{metrics_host}:{args.metrics_port}"
+            return _fail(f"metrics: cannot listen on {where} ({exc.strerror or exc})", EXIT_CONFIG)
     shared = [w.name for w in group if w.mode is not Mode.LOCAL]
     print(
         f"registry-app: worker running {', '.join(shared) or 'no shared worker (none is on in this configuration)'}"
@@ -322,12 +356,25 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run no background workers in the server (run them with `registry-app worker`)",
     )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus /metrics on this port (default REGISTRY_APP_METRICS_PORT or 9091; 0: off)",
+    )
     common(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("worker", help="run background workers in a process of their own")
     p.add_argument("names", nargs="*", metavar="NAME", help="workers to run (default: every one that is on)")
     p.add_argument("--list", action="store_true", help="list the workers (with a configuration: which are on)")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="serve Prometheus /metrics on this port (at REGISTRY_APP_METRICS_HOST or 127.0.0.1; default 0: off)",
+    )
     common(p)
     p.set_defaults(func=cmd_worker)
 

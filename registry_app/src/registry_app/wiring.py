@@ -72,6 +72,7 @@ def build_core(settings: Settings) -> Core:
 
     engine = make_engine(settings.database.uri, settings.database.connect_args())
     ensure_schema(engine, auto_migrate=settings.database.is_sqlite)
+    observe_pool(engine)
     store = Store(engine)
     storage = make_storage(settings.storage.driver, settings.storage.params)
     storage.check()
@@ -104,6 +105,28 @@ def build_core(settings: Settings) -> Core:
 
         registry.pull_stats = PullStats(PullStatsStore(engine), redis)
     return core
+
+
+def observe_pool(engine: Engine) -> None:
+    """The database pool metrics of this process (``quay_db_pool_size``,
+    ``quay_db_pooled_connections_in_use``), kept by the pool's events."""
+    from registry_app.db.metrics import pool_size, watch_pool
+    from registry_app.observability import metrics
+
+    metrics.db_pool_size.inc(pool_size(engine))
+    watch_pool(engine, metrics.db_pooled_connections_in_use.inc)
+
+
+def build_queue_depths(settings: Settings) -> Any:
+    """The queue depths the metrics exporter samples at scrape time (``services/metrics``), on
+    an engine of its own without a pool: a scrape opens one connection and closes it, so the
+    serve parent holds none between scrapes (none that a forked worker could inherit)."""
+    from registry_app.db.engine import make_null_engine
+    from registry_app.db.metrics import QueueDepthStore
+    from registry_app.services.metrics import QueueDepths
+
+    engine = make_null_engine(settings.database.uri)
+    return QueueDepths(QueueDepthStore(engine, secscan=settings.scanner is not None))
 
 
 def make_directory(settings: Settings) -> DirectoryAuth | None:
@@ -354,10 +377,12 @@ __all__ = [
     "build_core",
     "build_external_logins",
     "build_gc",
+    "build_queue_depths",
     "build_sessions",
     "build_workers",
     "create_app",
     "make_directory",
+    "observe_pool",
     "select_workers",
     "worker_entry",
 ]

@@ -49,6 +49,7 @@ class RegistryServer:
     netns: str | None = None  # run inside this network namespace (``ip netns exec``)
     address: str = "127.0.0.1"  # --bind address, and the address in ``host``/``url``
     serve_args: tuple[str, ...] = ()  # more ``serve`` options, e.g. ("--no-workers",)
+    metrics_port: int = 0  # serve --metrics-port: 0 (off) unless a test scrapes, so that servers never share 9091
 
     @property
     def host(self) -> str:
@@ -83,6 +84,8 @@ class RegistryServer:
             str(self.data_dir),
             "--workers",
             str(self.workers),
+            "--metrics-port",
+            str(self.metrics_port),
             *self.serve_args,
         ]
         if self.netns:
@@ -153,10 +156,13 @@ class WorkerProcess:
     names: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    metrics_port: int = 0  # worker --metrics-port (0: off)
 
     def start(self) -> WorkerProcess:
         self.log_path = self.server.data_dir.parent / f"worker-{self.server.port}.log"
         cmd = [registry_app_bin(), "worker", *self.names, "--data-dir", str(self.server.data_dir)]
+        if self.metrics_port:
+            cmd += ["--metrics-port", str(self.metrics_port)]
         if self.server.config_dir:
             cmd += ["--config-dir", str(self.server.config_dir)]
         log = open(self.log_path, "ab")

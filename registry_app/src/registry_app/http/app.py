@@ -23,8 +23,10 @@ from registry_app.http.base import (
     send_response,
 )
 from registry_app.http.limits import BodyReceive
+from registry_app.http.metrics import RequestMeter
 from registry_app.http.ui import WebUI
 from registry_app.http.v2 import API_VERSION, V2
+from registry_app.observability.exporter import process_exiting
 from registry_app.services import client_json
 from registry_app.services.errors import NotFound, RegistryError
 from registry_app.services.registry import RegistryService
@@ -102,10 +104,19 @@ class RegistryApp:
                     if self.workers is not None:
                         await self.blocking(self.workers.stop)  # graceful, bounded; flushes the audit log
                     self.blocking.pool.shutdown(wait=False, cancel_futures=True)
+                    process_exiting()  # this process's pool gauges leave the sums
                     await send({"type": "lifespan.shutdown.complete"})
                     return
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One request, measured (``http/metrics.py``: route class, status, duration, bytes)."""
+        meter = RequestMeter(scope)
+        try:
+            await self.handle(scope, meter.receive(receive), meter.send(send))
+        finally:
+            meter.record()
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
         receive = BodyReceive(receive, self.body_idle_timeout)  # every body read has an idle limit
         if self.api is not None and (scope["path"].startswith(API_WEB_PREFIXES) or scope["path"] in API_WEB_PATHS):

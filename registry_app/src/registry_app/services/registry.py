@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from registry_app.db.store import ManifestRow, MissingReferences, RepoRow, Store, UploadRow, now_ms
+from registry_app.observability import metrics
 from registry_app.services import manifests as mf
 from registry_app.services.auth import AuthService, Identity
 from registry_app.services.errors import (
@@ -413,6 +414,7 @@ class RegistryService:
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
         self._keep_pipe(upload_id, HashPipe(hasher, 0))
+        metrics.uploads_started.inc()
         return upload_id
 
     def _still_open(self, upload_id: str, updated_ms: int) -> None:
@@ -559,6 +561,7 @@ class RegistryService:
             algorithm = check_digest(digest)
         except DigestInvalid:
             self.cancel_upload(acc, upload_id)
+            metrics.uploads_failed.inc()
             raise
         row = self._db(self.store.get_upload, upload_id, acc.repo.id)
         if row is None:
@@ -568,6 +571,11 @@ class RegistryService:
         self.activity.hold(upload_id)  # hashing a large upload may take longer than the age
         try:
             self._complete(acc, upload_id, digest, algorithm, row)
+        except BaseException:
+            metrics.uploads_failed.inc()
+            raise
+        else:
+            metrics.uploads_completed.inc()
         finally:
             self.activity.release(upload_id)
 

@@ -25,6 +25,7 @@ from registry_app.settings.gc import GcSettings
 from registry_app.settings.keys import Secrets
 from registry_app.settings.ldap import LdapSettings
 from registry_app.settings.limits import LimitSettings
+from registry_app.settings.metrics import MetricsSettings
 from registry_app.settings.notifications import MailSettings, NotificationSettings
 from registry_app.settings.pull_stats import PullStatsSettings
 from registry_app.settings.quota import QuotaSettings
@@ -53,6 +54,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     ldap: LdapSettings | None = None
     scanner: ScannerSettings | None = None
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     quota: QuotaSettings | None = None  # None unless FEATURE_QUOTA_MANAGEMENT is on
     gc: GcSettings = field(default_factory=GcSettings)
@@ -86,6 +88,7 @@ def settings_from_values(
         web=WebSettings.from_values(values, server.scheme),
         ldap=LdapSettings.from_values(values, config_dir) if auth.authentication_type == "LDAP" else None,
         scanner=ScannerSettings.from_values(values, server.hostname, server.scheme),
+        metrics=MetricsSettings.from_values(values),
         notifications=NotificationSettings.from_values(values, server.scheme, server.hostname, config_dir),
         quota=(
             QuotaSettings.from_values(values, server.hostname, server.scheme)
@@ -105,6 +108,7 @@ __all__ = [
     "LdapSettings",
     "LimitSettings",
     "MailSettings",
+    "MetricsSettings",
     "NotificationSettings",
     "PullStatsSettings",
     "QuotaSettings",

@@ -3,7 +3,8 @@
 A worker declares its ``name``, its ``mode`` and ``run_once()``; it is built with its interval
 (from the settings) and, for a singleton, a ``Lease``. The base gives it a thread that runs
 ``run_once()`` every interval (with jitter, so that processes started together spread out), a
-graceful stop, a database lease for singletons, logging and counters. The same object runs inside
+graceful stop, a database lease for singletons, logging and counters (``stats()``, and the
+Prometheus counters ``quay_worker_*`` by worker name, so that every worker has them). The same object runs inside
 ``registry-app serve`` (started and stopped by the ASGI lifespan) or in a process of its own
 (``registry-app worker NAME``): nothing in a worker knows which.
 
@@ -41,6 +42,7 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from registry_app.db.leases import LeaseStore
+from registry_app.observability import metrics
 
 DEFAULT_JITTER = 0.1
 DEFAULT_STOP_TIMEOUT_S = 10.0
@@ -145,6 +147,8 @@ class Worker(ABC):
         self._stats_lock = threading.Lock()
         self._renewed_at: float | None = None  # monotonic time of the last successful lease renewal
         self._rand = random.Random()  # noqa: S311 (spreads schedules; nothing secret)
+        for counter in (metrics.worker_rounds, metrics.worker_errors, metrics.worker_items, metrics.worker_skipped):
+            counter.labels(self.name)  # every worker of the process is in the scrape from the start, at 0
 
     # -- what a worker implements ---------------------------------------------------------------
     @abstractmethod
@@ -213,6 +217,14 @@ class Worker(ABC):
         return True
 
     def _count(self, rounds: int = 0, items: int = 0, failures: int = 0, skipped: int = 0, error: str = "") -> None:
+        for counter, n in (
+            (metrics.worker_rounds, rounds),
+            (metrics.worker_items, items),
+            (metrics.worker_errors, failures),
+            (metrics.worker_skipped, skipped),
+        ):
+            if n:
+                counter.labels(self.name).inc(n)  # the name is the class's: a fixed set
         with self._stats_lock:
             s = self._stats
             self._stats = replace(

@@ -535,6 +535,25 @@ SCHEMA = {
             'minimum': 0,
             'type': 'integer',
         },
+        'REGISTRY_APP_METRICS_HOST': {
+            'description': (
+                'registry_app extension: the address the metrics endpoint lis'
+                'tens on (default: the address of `serve --bind`).'
+            ),
+            'minLength': 1,
+            'type': 'string',
+        },
+        'REGISTRY_APP_METRICS_PORT': {
+            'description': (
+                'registry_app extension: the port on which `registry-app serv'
+                "e` answers Prometheus at /metrics (default 9091, Quay's metr"
+                'ics port; 0 turns the endpoint off). The registry is not ser'
+                "ved there, nor /metrics on the registry's port."
+            ),
+            'maximum': 65535,
+            'minimum': 0,
+            'type': 'integer',
+        },
         'REGISTRY_APP_NOTIFICATION_EXPIRY_SCAN_INTERVAL': {
             'description': (
                 'registry_app extension: seconds between scans of one repo_im'
