@@ -109,9 +109,13 @@ def test_the_worker_process_scans_what_the_server_without_workers_received(stack
     assert stack.status(repo, digest) == "queued"
     # The two server processes have been up for seconds; none took the security worker's lease.
     assert stack.db("SELECT holder FROM worker_lease WHERE name = 'security-worker'") == []
-    # Their audit log is still written (the flush is local to each process).
-    logs = stack.api.get(f"/api/v1/repository/{repo}/logs").json()["logs"]
-    assert "push_repo" in {entry["kind"] for entry in logs}
+    # Their audit log is still written (the flush is local to each process, every 0.5 s: the
+    # process that took the push may not be the one that answers, so allow it a few flushes).
+    def pushed() -> bool:
+        logs = stack.api.get(f"/api/v1/repository/{repo}/logs").json()["logs"]
+        return "push_repo" in {entry["kind"] for entry in logs}
+
+    wait_for("push_repo in the audit log", pushed, 30, stack.registry.log)
 
     worker = WorkerProcess(stack.registry, ("security",)).start()
     try:

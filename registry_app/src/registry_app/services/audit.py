@@ -1,8 +1,8 @@
-"""The audit log, with Quay's log kinds. Writes are batched: while ``buffered`` (set by the
-``audit-flush`` worker, ``workers/audit.py``, which flushes every 0.5 s) the hot paths (every pull
-is logged) append to a buffer, so logging costs no database write per request; a crash loses at
-most that interval of entries. Without the worker (command-line tools) every entry is written at
-once."""
+"""The audit log, with Quay's log kinds. Writes of the /v2 hot paths' kinds (``BUFFERED_KINDS``:
+every pull is logged) are batched: while ``buffered`` (set by the ``audit-flush`` worker,
+``workers/audit.py``, which flushes every 0.5 s) they append to a buffer, so logging costs no
+database write per request; a crash loses at most that interval of entries. Other kinds, and every
+kind without the worker (command-line tools), are written at once."""
 
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ from registry_app.db.models import LogEntry, User
 log = logging.getLogger("registry_app.audit")
 L = cast(Table, LogEntry.__table__)
 U = cast(Table, User.__table__)
+
+# The kinds the /v2 hot paths record (every pull, push and token request), from the event loop:
+# only these wait for the flush. Everything else (administration through /api/v1, in a worker
+# thread) is written at once, so that another process serving the next request already sees it.
+BUFFERED_KINDS = frozenset({"pull_repo", "push_repo", "login_success", "login_failure"})
 
 # Keys whose values never go into the audit log, whatever a caller passes.
 SECRET_KEYS = frozenset({"password", "token", "secret", "token_code", "access_token", "encrypted_password"})
@@ -66,7 +71,7 @@ class AuditLog:
         entry = (kind, account_id, performer_id, repository_id, ip, metadata, int(time.time() * 1000))
         with self._lock:
             self._buffer.append(entry)
-        if now or not self.buffered:
+        if now or not self.buffered or kind not in BUFFERED_KINDS:
             self.flush()
 
     def flush(self) -> int:
