@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -420,3 +421,41 @@ def test_crossing_a_warning_limit_records_a_quota_warning_event(
             }
         ]
         assert events(uri, "quota_error") == []
+
+
+def test_a_warning_is_delivered_to_a_webhook(
+    tmp_path: Path, cc: ContainersClients, api_of: Callable[..., httpx.Client]
+) -> None:
+    """Quotas and notifications together: a ``quota_warning`` notification on the repository, a
+    push crossing the Warning limit, and the receiver gets Quay's quota payload from the worker."""
+    from tests.support.receivers import HttpReceiver
+
+    img = build_image(tmp_path / "img", "v1", seed="quota-hook", payload_size=64 * 1024)
+    size = sum(image_bytes(img).values())
+    limit = size * 3 // 2
+    server = start_server(tmp_path, REGISTRY_APP_NOTIFICATION_INTERVAL=0.5)
+    receiver = HttpReceiver().start()
+    try:
+        with server.start():
+            api = api_of(server)
+            make_org(api, "qhook")
+            set_quota(api, "qhook", limit, [("Warning", 50), ("Reject", 100)])
+            r = api.post("/repository", json={"namespace": "qhook", "repository": "app", "visibility": "private",
+                                              "description": ""})  # fmt: skip
+            assert r.status_code == 201, r.text
+            body = {"event": "quota_warning", "method": "webhook", "config": {"url": receiver.url()},
+                    "eventConfig": {}, "title": "quota"}  # fmt: skip
+            r = api.post("/repository/qhook/app/notification/", json=body)
+            assert r.status_code == 201, r.text
+            assert receiver.bodies() == []
+            copy(cc, server, img, "qhook/app:v1")
+            deadline = time.monotonic() + 90
+            while not receiver.bodies() and time.monotonic() < deadline:
+                time.sleep(0.5)
+            delivered = receiver.bodies()
+            assert len(delivered) == 1, (delivered, server.log()[-3000:])
+            payload = delivered[0]
+            assert payload["namespace"] == "qhook" and payload["threshold_percent"] == 50, payload
+            assert (payload["usage_bytes"], payload["limit_bytes"]) == (size, limit), payload
+    finally:
+        receiver.stop()
