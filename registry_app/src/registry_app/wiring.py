@@ -29,9 +29,11 @@ from registry_app.services.auth import AuthService, DirectoryAuth
 from registry_app.services.notifications import NotificationService
 from registry_app.services.registry import RegistryService
 from registry_app.services.secscan import SecurityScanner
-from registry_app.settings import Settings
+from registry_app.services.tag_policy import TagPolicyService
 from registry_app.storage import BlobStorage, make_storage
 from registry_app.workers.audit import AuditFlushWorker
+from registry_app.workers.autoprune import LEASE_NAME as AUTOPRUNE_LEASE
+from registry_app.workers.autoprune import AutoPruneWorker
 from registry_app.workers.base import Lease, Mode, Worker, WorkerGroup, lease_ttl_s
 from registry_app.workers.clair_cleanup import ClairCleanupWorker
 from registry_app.workers.notifications import NotificationWorker
@@ -58,6 +60,7 @@ class Core:
     secscan: SecurityScanner | None = None
     notifications: NotificationService | None = None
     quota: Any = None  # services.quota.QuotaService when FEATURE_QUOTA_MANAGEMENT is on
+    tag_policy: TagPolicyService | None = None  # auto-prune and immutability policies
 
 
 def build_core(settings: Settings) -> Core:
@@ -90,6 +93,10 @@ def build_core(settings: Settings) -> Core:
         from registry_app.services.quota import QuotaService
 
         core.quota = registry.quota = QuotaService(QuotaStore(engine), settings.quota)
+    from registry_app.db.policies import PolicyStore
+
+    core.tag_policy = TagPolicyService(PolicyStore(engine), core.audit, TagPolicySettings.from_config(config))
+    registry.on_tags_created = core.tag_policy.tags_created
     return core
 
 
@@ -127,6 +134,7 @@ def create_app(settings: Settings, run_workers: bool = True) -> RegistryApp:
             secscan=core.secscan,
             notifications=core.notifications,
             quota=core.quota,
+            tag_policy=core.tag_policy,
             sessions=build_sessions(core),
             external_logins=build_external_logins(core),
         )
@@ -217,6 +225,17 @@ def _notifications_off(settings: Settings) -> str | None:
     return settings.notifications.worker_off_because
 
 
+def _autoprune(core: Core) -> Worker:
+    assert core.tag_policy is not None
+    interval = core.tag_policy.settings.interval_s
+    lease = Lease(LeaseStore(core.engine), AUTOPRUNE_LEASE, lease_ttl_s(interval))
+    return AutoPruneWorker(core.tag_policy, lease, interval)
+
+
+def _autoprune_off(config: Config) -> str | None:
+    return None if config.get("FEATURE_AUTO_PRUNE", True) else "FEATURE_AUTO_PRUNE is false"
+
+
 WORKERS: tuple[WorkerEntry, ...] = (
     WorkerEntry(SecurityWorker, _scanner_off, _security),
     WorkerEntry(ClairCleanupWorker, _cleanup_off, _clair_cleanup),
@@ -224,6 +243,7 @@ WORKERS: tuple[WorkerEntry, ...] = (
     WorkerEntry(AuditFlushWorker, lambda _s: None, lambda core: AuditFlushWorker(core.audit)),
     WorkerEntry(UploadActivityWorker, lambda _s: None, lambda core: UploadActivityWorker(core.registry.activity)),
     WorkerEntry(NotificationWorker, _notifications_off, _notifications),
+    WorkerEntry(AutoPruneWorker, _autoprune_off, _autoprune),
     # Next: GC, mirroring.
 )
 

@@ -33,7 +33,10 @@ def upgrade() -> None:
             ["namespace_id"], ["user.id"], name=op.f("fk_tag_policy_namespace_id_user"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
-            ["repository_id"], ["repository.id"], name=op.f("fk_tag_policy_repository_id_repository"), ondelete="CASCADE"
+            ["repository_id"],
+            ["repository.id"],
+            name=op.f("fk_tag_policy_repository_id_repository"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tag_policy")),
         sa.UniqueConstraint("uuid", name=op.f("uq_tag_policy_uuid")),
