@@ -172,5 +172,5 @@ def test_worker_command_line(stack: Stack) -> None:
     bad = stack.registry.cli("worker", "nope", "audit-flush", check=False)
     assert bad.returncode == 2
     err = bad.stderr.decode()
-    assert "nope: no such worker (workers: security, clair-cleanup, uploads, notification)" in err
+    assert "nope: no such worker (workers: security, clair-cleanup, uploads, notification, autoprune)" in err
     assert "audit-flush: runs in every process by itself" in err
