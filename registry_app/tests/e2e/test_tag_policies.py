@@ -352,3 +352,35 @@ def test_skopeo_push_over_an_immutable_tag_fails_with_the_message(
     assert "immutable tag 'stable'" in failed.stderr, failed.stderr
     got = client.http.get(f"/v2/{repo}/manifests/stable", headers={"accept": OCI_MANIFEST})
     assert got.headers["docker-content-digest"] == first.digest
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_prune_and_immutability_on_postgresql(tmp_path: Path, pg_database: str) -> None:
+    """The same rules on real PostgreSQL: policies stored and listed, the worker prunes around an
+    immutable tag, a policy marks pushed tags, refusals are 409."""
+    server = bundle_server(tmp_path, prefix="pg-", admin=True, DB_URI=pg_database, AUTO_PRUNING_POLL_PERIOD=1)
+    with server.start(), httpx.Client(base_url=f"{server.url}/api/v1", auth=ADMIN, timeout=30) as api:
+        client = Client(server.url, auth=ADMIN)
+        try:
+            org = new_org(api)
+            repo = f"{org}/pg"
+            for tag in ("old", "mid", "new"):
+                push(client, repo, tag)
+            assert api.put(f"/repository/{repo}/tag/old", json={"immutable": True}).status_code == 201
+            r = api.post(f"/repository/{repo}/immutabilitypolicy/", json={"tagPattern": "rel-.*"})
+            assert r.status_code == 201, r.text
+            push(client, repo, "rel-1")
+            assert immutable_flag(api, repo, "rel-1") is True
+            assert client.http.delete(f"/v2/{repo}/manifests/rel-1").status_code == 409
+            r = api.post(f"/organization/{org}/autoprunepolicy/", json={"method": "number_of_tags", "value": 1})
+            assert r.status_code == 201, r.text
+            assert api.get(f"/organization/{org}/autoprunepolicy/").json()["policies"][0]["value"] == 1
+            # "old" and "rel-1" are immutable: neither counted nor pruned; "new" is the newest other one
+            expected = ["new", "old", "rel-1"]
+            assert wait_for(lambda: live_tags(client, repo), expected) == expected
+            assert wait_for(lambda: pruned_tags(api, repo), ["mid"]) == ["mid"]
+        finally:
+            client.close()

@@ -67,7 +67,7 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
         raise InvalidPolicy(f"tag_pattern must be {MAX_PATTERN} characters or less")
     try:
         return re.compile(pattern)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:  # "a{99999999999}" overflows
         raise InvalidPolicy(f"Invalid regex pattern: {exc}") from None
 
 
@@ -79,7 +79,7 @@ def pattern_selects(name: str, pattern: str | None, matches: bool | None, *, who
         return True
     try:
         regex = re.compile(pattern)
-    except re.error:
+    except (re.error, OverflowError, RecursionError):
         return False  # validated on the way in; a stored one that no longer compiles covers nothing
     hit = (regex.fullmatch(name) if whole else regex.search(name)) is not None
     return hit if matches is not False else not hit
