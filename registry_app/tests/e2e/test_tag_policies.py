@@ -336,7 +336,7 @@ def test_immutability_policy_marks_pushed_and_existing_tags(api: httpx.Client, c
 
 
 @pytest.mark.clients
-def test_skopeo_push_over_an_immutable_tag_fails_with_the_message(
+def test_skopeo_and_podman_push_over_an_immutable_tag_fail_with_the_message(
     api: httpx.Client, client: Client, registry: RegistryServer, cc: ContainersClients, tmp_path: Path
 ) -> None:
     org = new_org(api)
@@ -348,6 +348,17 @@ def test_skopeo_push_over_an_immutable_tag_fails_with_the_message(
     cc.skopeo("copy", "--dest-tls-verify=false", first.ref, dest)
     assert api.put(f"/repository/{repo}/tag/stable", json={"immutable": True}).status_code == 201
     failed = cc.skopeo("copy", "--dest-tls-verify=false", second.ref, dest, check=False)
+    assert failed.returncode != 0
+    assert "immutable tag 'stable'" in failed.stderr, failed.stderr
+    got = client.http.get(f"/v2/{repo}/manifests/stable", headers={"accept": OCI_MANIFEST})
+    assert got.headers["docker-content-digest"] == first.digest
+
+    # podman: the same refusal, the same message
+    ref = f"{registry.host}/{repo}:stable"
+    image_id = cc.podman("pull", "--quiet", second.ref).stdout.strip().splitlines()[-1]
+    cc.podman("tag", image_id, ref)
+    cc.podman("login", "--username", ADMIN[0], "--password-stdin", "--tls-verify=false", registry.host, input=ADMIN[1])
+    failed = cc.podman("push", "--tls-verify=false", ref, check=False)
     assert failed.returncode != 0
     assert "immutable tag 'stable'" in failed.stderr, failed.stderr
     got = client.http.get(f"/v2/{repo}/manifests/stable", headers={"accept": OCI_MANIFEST})
