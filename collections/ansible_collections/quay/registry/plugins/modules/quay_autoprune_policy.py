@@ -18,7 +18,7 @@ description:
     C(/api/v1/repository/{namespace}/{repo}/autoprunepolicy/)). The registry's autoprune worker
     then ends the tags a policy selects; ended tags stay restorable for the namespace's time
     machine window, and each pruned tag is written to the audit log.
-  - A policy has no name: it is identified by its settings (O(method), O(value), O(tag_pattern),
+  - A policy has no name; it is identified by its settings (O(method), O(value), O(tag_pattern),
     O(tag_pattern_matches)). The registry refuses two equal policies on the same owner.
     O(exclusive=true) makes the given policy the only one of its owner, which is how a policy's
     value is changed.
