@@ -12,9 +12,8 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.quay.registry.tests.unit.plugins.modules.test_quay_api_modules import (  # noqa: F401
-    SECRET_TOKEN,
-    Stub,
+# The stub and the fixtures that run a module against it (pytest finds fixtures by name).
+from ansible_collections.quay.registry.tests.unit.plugins.modules.test_quay_api_modules import (  # noqa: F401 pylint: disable=unused-import
     run,
     stub,
 )
