@@ -205,6 +205,10 @@ def validate_values(values: Any, source: str = "config.yaml") -> list[str]:
         problems.extend(scanner_problems(values))
     if any(k.endswith("_LOGIN_CONFIG") for k in values):
         problems.extend(oidc_config_problems(values))
+    if isinstance(values.get("DEFAULT_NAMESPACE_AUTOPRUNE_POLICY"), dict):
+        from registry_app.services.tag_policy import default_policy_problems
+
+        problems.extend(default_policy_problems(values["DEFAULT_NAMESPACE_AUTOPRUNE_POLICY"]))
     if problems:
         raise ConfigError(source, problems)
     warnings = list(storage_warnings)

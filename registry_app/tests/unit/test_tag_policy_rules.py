@@ -4,6 +4,7 @@ selects, immutable tags never counted nor selected, and policy validation."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -142,3 +143,25 @@ def test_immutability_config() -> None:
             immutability_config(bad)
     row = PolicyRow("id", "immutability", 1, 2, {"tag_pattern": "v.*", "tag_pattern_matches": False})
     assert policy_view(row) == {"uuid": "id", "tagPattern": "v.*", "tagPatternMatches": False}
+
+
+def test_config_validate_reports_a_bad_default_policy(tmp_path: Path) -> None:
+    from registry_app.config import ConfigError, embedded_default, validate_values
+
+    base = embedded_default(tmp_path).values
+
+    def validate_values_with(extra: dict[str, Any]) -> list[str]:
+        return validate_values({**base, **extra})
+
+    good = {"method": "creation_date", "value": "30d", "tag_pattern": "^dev-"}
+    assert validate_values_with({"DEFAULT_NAMESPACE_AUTOPRUNE_POLICY": good}) == []
+    for bad, message in (
+        ({"method": "number_of_tags", "value": 0}, "Invalid value given for method type"),
+        ({"method": "creation_date", "value": "30 days"}, "Invalid value given for method type"),
+        ({"method": "number_of_tags", "value": 3, "tag_pattern": "("}, "Invalid regex pattern"),
+    ):
+        with pytest.raises(ConfigError) as err:
+            validate_values_with({"DEFAULT_NAMESPACE_AUTOPRUNE_POLICY": bad})
+        assert any(p.startswith("DEFAULT_NAMESPACE_AUTOPRUNE_POLICY: ") and message in p for p in err.value.problems)
+    with pytest.raises(ConfigError):  # the schema: an unknown method, an unknown key
+        validate_values_with({"DEFAULT_NAMESPACE_AUTOPRUNE_POLICY": {"method": "x", "value": 1, "other": 1}})

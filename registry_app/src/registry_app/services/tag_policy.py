@@ -141,6 +141,16 @@ def autoprune_config(body: dict[str, Any]) -> dict[str, Any]:
     return {"method": method, "value": value, "tag_pattern": pattern, "tag_pattern_matches": matches}
 
 
+def default_policy_problems(policy: dict[str, Any]) -> list[str]:
+    """What `registry-app config validate` says about DEFAULT_NAMESPACE_AUTOPRUNE_POLICY beyond
+    the schema (the value's range and shape for its method, the pattern)."""
+    try:
+        autoprune_config(policy)
+    except InvalidPolicy as exc:
+        return [f"DEFAULT_NAMESPACE_AUTOPRUNE_POLICY: {exc.message}"]
+    return []
+
+
 def immutability_config(body: dict[str, Any]) -> dict[str, Any]:
     pattern = body.get("tagPattern")
     if isinstance(pattern, str):
@@ -380,6 +390,7 @@ __all__ = [
     "TagPolicySettings",
     "age_seconds",
     "autoprune_config",
+    "default_policy_problems",
     "immutability_config",
     "immutable_by",
     "pattern_selects",
