@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from registry_app.config import Config, embedded_default
@@ -73,3 +74,27 @@ def test_feature_off_leaves_tags_alone(tmp_path: Path) -> None:
     assert "autoprune" not in build_workers(core).names
     lease = build_workers(build_core(config(tmp_path / "on")), ["autoprune"]).get("autoprune")
     assert lease is not None and lease.lease is not None and lease.lease.name == LEASE_NAME
+
+
+def test_label_expiry_and_deletes_skip_or_refuse_immutable_tags(tmp_path: Path) -> None:
+    """``quay.expires-after`` (Store.set_tag_expiration) leaves immutable tags without expiration;
+    deleting one (by tag or by its manifest's digest) raises TagImmutable and changes nothing."""
+    from registry_app.db.store import TagImmutable
+
+    core = build_core(config(tmp_path))
+    assert core.tag_policy is not None
+    for tag in ("locked", "free"):
+        push(core, "acme/web", tag)
+    repo = core.store.get_repo("acme", "web")
+    assert repo is not None
+    core.tag_policy.store.set_immutable(repo.id, "locked", True, True)
+    core.store.set_tag_expiration(repo.id, ["locked", "free"], int(time.time() * 1000) + 3_600_000)
+    with core.engine.connect() as conn:
+        rows = dict(conn.execute(select(Tag.name, Tag.expiration_ms).where(Tag.lifetime_end_ms.is_(None))).all())
+    assert rows["locked"] is None and rows["free"] is not None
+    with pytest.raises(TagImmutable):
+        core.store.delete_tag(repo.id, "locked")
+    digest = "sha256:" + f"{abs(hash(('acme/web', 'locked'))):064d}"[-64:]
+    with pytest.raises(TagImmutable):
+        core.store.delete_manifest(repo.id, digest)
+    assert live(core, "acme/web") == ["free", "locked"]
