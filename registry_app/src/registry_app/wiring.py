@@ -30,6 +30,7 @@ from registry_app.services.notifications import NotificationService
 from registry_app.services.registry import RegistryService
 from registry_app.services.secscan import SecurityScanner
 from registry_app.services.tag_policy import TagPolicyService
+from registry_app.settings import Settings
 from registry_app.storage import BlobStorage, make_storage
 from registry_app.workers.audit import AuditFlushWorker
 from registry_app.workers.autoprune import LEASE_NAME as AUTOPRUNE_LEASE
@@ -95,7 +96,7 @@ def build_core(settings: Settings) -> Core:
         core.quota = registry.quota = QuotaService(QuotaStore(engine), settings.quota)
     from registry_app.db.policies import PolicyStore
 
-    core.tag_policy = TagPolicyService(PolicyStore(engine), core.audit, TagPolicySettings.from_config(config))
+    core.tag_policy = TagPolicyService(PolicyStore(engine), core.audit, settings.tag_policy)
     registry.on_tags_created = core.tag_policy.tags_created
     return core
 
@@ -232,8 +233,8 @@ def _autoprune(core: Core) -> Worker:
     return AutoPruneWorker(core.tag_policy, lease, interval)
 
 
-def _autoprune_off(config: Config) -> str | None:
-    return None if config.get("FEATURE_AUTO_PRUNE", True) else "FEATURE_AUTO_PRUNE is false"
+def _autoprune_off(settings: Settings) -> str | None:
+    return settings.tag_policy.autoprune_off_because
 
 
 WORKERS: tuple[WorkerEntry, ...] = (

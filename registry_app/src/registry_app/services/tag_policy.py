@@ -31,18 +31,22 @@ from registry_app.db.policies import PolicyRow, PolicyStore, PruneCandidate
 from registry_app.db.store import RepoRow
 from registry_app.services.audit import AuditLog
 from registry_app.services.errors import NotFound, RegistryError
+from registry_app.settings.tag_policy import (
+    CREATION_DATE,
+    MAX_PATTERN,
+    METHODS,
+    NUMBER_OF_TAGS,
+    PolicyValueError,
+    TagPolicySettings,
+    age_seconds,
+    autoprune_policy,
+)
+from registry_app.settings.tag_policy import compile_pattern as _compile_pattern
 
 log = logging.getLogger(__name__)
 
 AUTOPRUNE = "autoprune"
 IMMUTABILITY = "immutability"
-NUMBER_OF_TAGS = "number_of_tags"
-CREATION_DATE = "creation_date"
-METHODS = (NUMBER_OF_TAGS, CREATION_DATE)
-MAX_PATTERN = 256  # Quay's limit for immutability patterns, applied to both kinds here
-# Quay's convert_to_timedelta: <number><s|m|h|d|w>.
-AGE = re.compile(r"^([0-9]+)([smhdw])$")
-AGE_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 PERFORMER = "autoprune worker"
 
 
@@ -52,23 +56,11 @@ class InvalidPolicy(RegistryError):
 
 
 # -- the rules (pure) --------------------------------------------------------------------------
-def age_seconds(value: Any) -> int | None:
-    """Quay's duration strings ("7d", "24h", "2w") in seconds; None for anything else."""
-    if not isinstance(value, str):
-        return None
-    m = AGE.match(value.strip())
-    if m is None:
-        return None
-    return int(m.group(1)) * AGE_S[m.group(2)]
-
-
 def compile_pattern(pattern: str) -> re.Pattern[str]:
-    if len(pattern) > MAX_PATTERN:
-        raise InvalidPolicy(f"tag_pattern must be {MAX_PATTERN} characters or less")
     try:
-        return re.compile(pattern)
-    except (re.error, OverflowError, RecursionError) as exc:  # "a{99999999999}" overflows
-        raise InvalidPolicy(f"Invalid regex pattern: {exc}") from None
+        return _compile_pattern(pattern)
+    except PolicyValueError as exc:
+        raise InvalidPolicy(str(exc)) from None
 
 
 def pattern_selects(name: str, pattern: str | None, matches: bool | None, *, whole: bool = False) -> bool:
@@ -112,43 +104,12 @@ def immutable_by(name: str, policies: Sequence[PolicyRow]) -> bool:
 
 
 def autoprune_config(body: dict[str, Any]) -> dict[str, Any]:
-    """Quay's policy config from an API body (camelCase) or DEFAULT_NAMESPACE_AUTOPRUNE_POLICY
-    (snake_case), validated as Quay's assert_valid_*_autoprune_policy does."""
-    method = body.get("method")
-    value = body.get("value")
-    if method is None or value is None:
-        raise InvalidPolicy("Missing the following parameters: method, value")
-    pattern = body.get("tagPattern", body.get("tag_pattern"))
-    if isinstance(pattern, str):
-        pattern = pattern.strip()
-    matches = body.get("tagPatternMatches", body.get("tag_pattern_matches", True))
-    if method not in METHODS:
-        raise InvalidPolicy("Invalid method provided")
-    if method == NUMBER_OF_TAGS:
-        ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 2**31 - 1
-    else:
-        ok = age_seconds(value) is not None and (age_seconds(value) or 0) > 0
-    if not ok:
-        raise InvalidPolicy("Invalid value given for method type")
-    if pattern is not None:
-        if not isinstance(pattern, str):
-            raise InvalidPolicy("tag_pattern must be string")
-        if pattern == "":
-            raise InvalidPolicy("tag_pattern cannot be empty")
-        compile_pattern(pattern)
-    if matches is not None and not isinstance(matches, bool):
-        raise InvalidPolicy("tag_pattern_matches must be bool")
-    return {"method": method, "value": value, "tag_pattern": pattern, "tag_pattern_matches": matches}
-
-
-def default_policy_problems(policy: dict[str, Any]) -> list[str]:
-    """What `registry-app config validate` says about DEFAULT_NAMESPACE_AUTOPRUNE_POLICY beyond
-    the schema (the value's range and shape for its method, the pattern)."""
+    """Quay's policy config from an API body, by the rules the settings check the configured
+    default with (settings/tag_policy.py)."""
     try:
-        autoprune_config(policy)
-    except InvalidPolicy as exc:
-        return [f"DEFAULT_NAMESPACE_AUTOPRUNE_POLICY: {exc.message}"]
-    return []
+        return autoprune_policy(body)
+    except PolicyValueError as exc:
+        raise InvalidPolicy(str(exc)) from None
 
 
 def immutability_config(body: dict[str, Any]) -> dict[str, Any]:
@@ -176,28 +137,6 @@ def policy_view(row: PolicyRow) -> dict[str, Any]:
 
 
 # -- the service -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TagPolicySettings:
-    """What config.yaml says about tag policies, read once."""
-
-    autoprune: bool = True
-    immutable_tags: bool = True
-    immutable_can_expire: bool = False
-    default_policy: dict[str, Any] | None = None
-    interval_s: float = 30.0
-
-    @classmethod
-    def from_config(cls, config: Any) -> TagPolicySettings:
-        default = config.get("DEFAULT_NAMESPACE_AUTOPRUNE_POLICY")
-        return cls(
-            autoprune=bool(config.get("FEATURE_AUTO_PRUNE", True)),
-            immutable_tags=bool(config.get("FEATURE_IMMUTABLE_TAGS", True)),
-            immutable_can_expire=bool(config.get("FEATURE_IMMUTABLE_TAGS_CAN_EXPIRE", False)),
-            default_policy=autoprune_config(default) if isinstance(default, dict) else None,
-            interval_s=float(config.get("AUTO_PRUNING_POLL_PERIOD") or 30),
-        )
-
-
 @dataclass(frozen=True)
 class PruneResult:
     repositories: int
@@ -383,6 +322,8 @@ __all__ = [
     "AUTOPRUNE",
     "CREATION_DATE",
     "IMMUTABILITY",
+    "MAX_PATTERN",
+    "METHODS",
     "NUMBER_OF_TAGS",
     "InvalidPolicy",
     "PruneResult",
@@ -390,7 +331,6 @@ __all__ = [
     "TagPolicySettings",
     "age_seconds",
     "autoprune_config",
-    "default_policy_problems",
     "immutability_config",
     "immutable_by",
     "pattern_selects",

@@ -29,6 +29,7 @@ from registry_app.settings.quota import QuotaSettings
 from registry_app.settings.scanner import ScannerSettings
 from registry_app.settings.server import ServerSettings
 from registry_app.settings.storage import StorageSettings
+from registry_app.settings.tag_policy import TagPolicySettings
 from registry_app.settings.tags import TagSettings
 from registry_app.settings.uploads import UploadSettings
 from registry_app.settings.web import WebSettings
@@ -52,6 +53,7 @@ class Settings:
     scanner: ScannerSettings | None = None
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     quota: QuotaSettings | None = None  # None unless FEATURE_QUOTA_MANAGEMENT is on
+    tag_policy: TagPolicySettings = field(default_factory=TagPolicySettings)
 
 
 def settings_from_values(
@@ -77,6 +79,7 @@ def settings_from_values(
         limits=LimitSettings.from_values(values),
         uploads=UploadSettings.from_values(values),
         tags=TagSettings.from_values(values),
+        tag_policy=TagPolicySettings.from_values(values),
         web=WebSettings.from_values(values, server.scheme),
         ldap=LdapSettings.from_values(values, config_dir) if auth.authentication_type == "LDAP" else None,
         scanner=ScannerSettings.from_values(values, server.hostname, server.scheme),
@@ -102,6 +105,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "StorageSettings",
+    "TagPolicySettings",
     "TagSettings",
     "ThrottleSettings",
     "UploadSettings",

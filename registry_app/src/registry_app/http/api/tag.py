@@ -22,7 +22,12 @@ FALSE_WORDS = frozenset({"false", "False", "0", "FALSE", "", "null"})  # Quay's 
 
 
 def tag_service(ctx: ApiContext) -> TagService:
-    return TagService(ctx.registry.store, ctx.registry.storage, ctx.settings.tags)
+    return TagService(
+        ctx.registry.store,
+        ctx.registry.storage,
+        ctx.settings.tags,
+        immutable_can_expire=ctx.settings.tag_policy.immutable_can_expire,
+    )
 
 
 def repository_for(ctx: ApiContext, ident: Identity, namespace: str, name: str, need: str) -> RepoRow:
