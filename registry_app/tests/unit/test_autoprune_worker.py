@@ -14,15 +14,16 @@ from sqlalchemy import select
 
 from registry_app.config import Config, embedded_default
 from registry_app.db.models import LogEntry, Tag
+from registry_app.settings import Settings
 from registry_app.wiring import Core, build_core, build_workers
 from registry_app.workers.autoprune import LEASE_NAME, AutoPruneWorker
 
 OCI = "application/vnd.oci.image.manifest.v1+json"
 
 
-def config(tmp_path: Path, **values: Any) -> Config:
+def config(tmp_path: Path, **values: Any) -> Settings:
     base = embedded_default(tmp_path, "127.0.0.1", 5999)
-    return Config(values={**base.values, **values}, data_dir=base.data_dir)
+    return Config(values={**base.values, **values}, data_dir=base.data_dir).settings
 
 
 def push(core: Core, repo_name: str, tag: str) -> None:

@@ -29,7 +29,7 @@ class PolicyRow:
     kind: str
     namespace_id: int
     repository_id: int | None
-    config: dict[str, Any]
+    rule: dict[str, Any]  # the stored policy (Quay's config): method, value, tag_pattern, ...
 
 
 @dataclass(frozen=True)

@@ -77,18 +77,18 @@ def pattern_selects(name: str, pattern: str | None, matches: bool | None, *, who
     return hit if matches is not False else not hit
 
 
-def prune_selection(tags: Sequence[PruneCandidate], config: dict[str, Any], now_ms: int) -> list[PruneCandidate]:
+def prune_selection(tags: Sequence[PruneCandidate], rule: dict[str, Any], now_ms: int) -> list[PruneCandidate]:
     """The tags a valid auto-prune policy ends, from the repository's live tags newest first.
     Immutable tags are neither counted nor pruned (Quay filters them out before the offset)."""
-    pattern = config.get("tag_pattern")
-    matches = config.get("tag_pattern_matches")
+    pattern = rule.get("tag_pattern")
+    matches = rule.get("tag_pattern_matches")
     covered = [t for t in tags if not t.immutable and pattern_selects(t.name, pattern, matches)]
-    method = config.get("method")
+    method = rule.get("method")
     if method == NUMBER_OF_TAGS:
-        keep = int(config["value"])
+        keep = int(rule["value"])
         return covered[keep:]
     if method == CREATION_DATE:
-        age = age_seconds(config.get("value"))
+        age = age_seconds(rule.get("value"))
         assert age is not None
         return [t for t in covered if now_ms - t.lifetime_start_ms > age * 1000]
     raise InvalidPolicy("Invalid method provided")
@@ -97,9 +97,9 @@ def prune_selection(tags: Sequence[PruneCandidate], config: dict[str, Any], now_
 def immutable_by(name: str, policies: Sequence[PolicyRow]) -> bool:
     """Whether any of these immutability policies makes the tag ``name`` immutable."""
     return any(
-        pattern_selects(name, p.config.get("tag_pattern"), p.config.get("tag_pattern_matches", True), whole=True)
+        pattern_selects(name, p.rule.get("tag_pattern"), p.rule.get("tag_pattern_matches", True), whole=True)
         for p in policies
-        if isinstance(p.config.get("tag_pattern"), str)
+        if isinstance(p.rule.get("tag_pattern"), str)
     )
 
 
@@ -129,10 +129,10 @@ def policy_view(row: PolicyRow) -> dict[str, Any]:
     """Quay's get_view of either kind."""
     view: dict[str, Any] = {"uuid": row.uuid}
     if row.kind == AUTOPRUNE:
-        view["method"] = row.config.get("method")
-        view["value"] = row.config.get("value")
-    view["tagPattern"] = row.config.get("tag_pattern")
-    view["tagPatternMatches"] = row.config.get("tag_pattern_matches", True)
+        view["method"] = row.rule.get("method")
+        view["value"] = row.rule.get("value")
+    view["tagPattern"] = row.rule.get("tag_pattern")
+    view["tagPatternMatches"] = row.rule.get("tag_pattern_matches", True)
     return view
 
 
@@ -170,7 +170,7 @@ class TagPolicyService:
             return all(a.get(k) == b.get(k) for k in keys)
 
         return any(
-            p.uuid != but and same(p.config, config) for p in self.store.policies(kind, namespace_id, repository_id)
+            p.uuid != but and same(p.rule, config) for p in self.store.policies(kind, namespace_id, repository_id)
         )
 
     def create(
@@ -268,7 +268,7 @@ class TagPolicyService:
         for ns in self.store.namespaces_with(AUTOPRUNE):
             if not keep_going():
                 break
-            own = [p.config for p in self.store.policies(AUTOPRUNE, ns, None)]
+            own = [p.rule for p in self.store.policies(AUTOPRUNE, ns, None)]
             r, p = self._prune_namespace(ns, own, include_repo_policies=True, keep_going=keep_going, now_ms=now_ms)
             repos, pruned = repos + r, pruned + p
         return PruneResult(repos, pruned)
@@ -291,7 +291,7 @@ class TagPolicyService:
                 break
             policies = list(ns_policies)
             if include_repo_policies:
-                policies += [p.config for p in self.store.policies(AUTOPRUNE, namespace_id, repo.id)]
+                policies += [p.rule for p in self.store.policies(AUTOPRUNE, namespace_id, repo.id)]
             if not policies:
                 continue
             repos += 1

@@ -79,13 +79,13 @@ def _repo_owner(ctx: ApiContext, ident: Identity, request: Request, namespace: s
     return Owner(namespace, info.namespace_id, info.id, log, {"namespace": namespace, "repo": repository})
 
 
-def _log_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
+def _log_config(kind: str, rule: dict[str, Any]) -> dict[str, Any]:
     keys = (
         ("method", "value", "tag_pattern", "tag_pattern_matches")
         if kind == AUTOPRUNE
         else ("tag_pattern", "tag_pattern_matches")
     )
-    return {k: config.get(k) for k in keys}
+    return {k: rule.get(k) for k in keys}
 
 
 def _scope(kind: str, owner: Owner) -> str:
