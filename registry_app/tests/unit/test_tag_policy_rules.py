@@ -20,6 +20,7 @@ from registry_app.services.tag_policy import (
     policy_view,
     prune_selection,
 )
+from registry_app.settings.tag_policy import TagPolicySettings
 
 NOW = 1_000_000_000_000  # ms
 
@@ -165,3 +166,30 @@ def test_config_validate_reports_a_bad_default_policy(tmp_path: Path) -> None:
         assert any(p.startswith("DEFAULT_NAMESPACE_AUTOPRUNE_POLICY: ") and message in p for p in err.value.problems)
     with pytest.raises(ConfigError):  # the schema: an unknown method, an unknown key
         validate_values_with({"DEFAULT_NAMESPACE_AUTOPRUNE_POLICY": {"method": "x", "value": 1, "other": 1}})
+
+
+def test_the_tag_policy_settings_are_decided_once(tmp_path: Path) -> None:
+    """Quay's keys land in settings.tag_policy: defaults when absent (both features on here, Quay's
+    30 s period), and when set the default policy in Quay's stored shape; the settings are frozen."""
+    import dataclasses
+
+    from registry_app.config import Config, embedded_default
+
+    base = embedded_default(tmp_path)
+    assert base.settings.tag_policy == TagPolicySettings()
+    assert (base.settings.tag_policy.autoprune, base.settings.tag_policy.interval_s) == (True, 30.0)
+    values = {
+        **base.values,
+        "FEATURE_AUTO_PRUNE": False,
+        "FEATURE_IMMUTABLE_TAGS": False,
+        "FEATURE_IMMUTABLE_TAGS_CAN_EXPIRE": True,
+        "AUTO_PRUNING_POLL_PERIOD": 5,
+        "DEFAULT_NAMESPACE_AUTOPRUNE_POLICY": {"method": "number_of_tags", "value": 4, "tag_pattern": " ^v "},
+    }
+    s = Config(values=values, data_dir=base.data_dir).settings.tag_policy
+    assert (s.autoprune, s.immutable_tags, s.immutable_can_expire, s.interval_s) == (False, False, True, 5.0)
+    assert s.autoprune_off_because == "FEATURE_AUTO_PRUNE is false"
+    expected = {"method": "number_of_tags", "value": 4, "tag_pattern": "^v", "tag_pattern_matches": True}
+    assert s.default_policy == expected
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.autoprune = True  # type: ignore[misc]
