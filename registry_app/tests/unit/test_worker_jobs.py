@@ -48,9 +48,11 @@ LOCAL = ["audit-flush", "upload-activity"]
 
 def test_which_workers_a_process_runs(tmp_path: Path) -> None:
     plain = config(tmp_path)
-    assert names(select_workers(plain, None)) == ["uploads", "notification", "autoprune", *LOCAL]  # the embedded default
+    # the embedded default
+    assert names(select_workers(plain, None)) == ["uploads", "notification", "autoprune", *LOCAL]
     scanning = scanner_config(tmp_path)
-    assert names(select_workers(scanning, None)) == ["security", "clair-cleanup", "uploads", "notification", "autoprune", *LOCAL]
+    all_on = ["security", "clair-cleanup", "uploads", "notification", "autoprune", *LOCAL]
+    assert names(select_workers(scanning, None)) == all_on
     assert names(select_workers(scanning, [])) == LOCAL  # serve --no-workers
     assert names(select_workers(scanning, ["clair-cleanup", "security", "security"])) == [
         "clair-cleanup",
