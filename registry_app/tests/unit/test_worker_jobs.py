@@ -72,7 +72,7 @@ def test_which_workers_a_process_runs(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="FEATURE_SECURITY_SCANNER is not true"):
         select_workers(plain, ["security"])
     no_prune = config(tmp_path, FEATURE_AUTO_PRUNE=False)
-    assert names(select_workers(no_prune, None)) == ["uploads", *LOCAL]
+    assert names(select_workers(no_prune, None)) == ["uploads", "notification", *LOCAL]
     with pytest.raises(ConfigError, match="FEATURE_AUTO_PRUNE is false"):
         select_workers(no_prune, ["autoprune"])
 
