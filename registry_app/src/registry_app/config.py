@@ -28,6 +28,7 @@ import yaml
 from registry_app.settings import Settings, settings_from_values
 from registry_app.settings.ldap import ldap_problems
 from registry_app.settings.scanner import scanner_problems
+from registry_app.settings.tag_policy import default_policy_problems
 from registry_app.settings.web import oidc_config_problems
 from registry_app.storage.drivers import param_problems
 from registry_app.storage.drivers import registered as registered_drivers
@@ -205,6 +206,7 @@ def validate_values(values: Any, source: str = "config.yaml") -> list[str]:
         problems.extend(scanner_problems(values))
     if any(k.endswith("_LOGIN_CONFIG") for k in values):
         problems.extend(oidc_config_problems(values))
+    problems.extend(default_policy_problems(values))
     if problems:
         raise ConfigError(source, problems)
     warnings = list(storage_warnings)

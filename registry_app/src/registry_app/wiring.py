@@ -31,9 +31,12 @@ from registry_app.services.gc import GarbageCollector
 from registry_app.services.notifications import NotificationService
 from registry_app.services.registry import RegistryService
 from registry_app.services.secscan import SecurityScanner
+from registry_app.services.tag_policy import TagPolicyService
 from registry_app.settings import Settings
 from registry_app.storage import BlobStorage, make_storage
 from registry_app.workers.audit import AuditFlushWorker
+from registry_app.workers.autoprune import LEASE_NAME as AUTOPRUNE_LEASE
+from registry_app.workers.autoprune import AutoPruneWorker
 from registry_app.workers.base import Lease, Mode, Worker, WorkerGroup, lease_ttl_s
 from registry_app.workers.clair_cleanup import ClairCleanupWorker
 from registry_app.workers.gc import BlobGcWorker, GcWorker
@@ -63,6 +66,7 @@ class Core:
     notifications: NotificationService | None = None
     quota: Any = None  # services.quota.QuotaService when FEATURE_QUOTA_MANAGEMENT is on
     redis: RedisClient | None = None  # USER_EVENTS_REDIS / BUILDLOGS_REDIS (clients/redis.py)
+    tag_policy: TagPolicyService | None = None  # auto-prune and immutability policies
 
 
 def build_core(settings: Settings) -> Core:
@@ -104,6 +108,10 @@ def build_core(settings: Settings) -> Core:
         from registry_app.services.pull_stats import PullStats
 
         registry.pull_stats = PullStats(PullStatsStore(engine), redis)
+    from registry_app.db.policies import PolicyStore
+
+    core.tag_policy = TagPolicyService(PolicyStore(engine), core.audit, settings.tag_policy)
+    registry.on_tags_created = core.tag_policy.tags_created
     return core
 
 
@@ -163,6 +171,7 @@ def create_app(settings: Settings, run_workers: bool = True) -> RegistryApp:
             secscan=core.secscan,
             notifications=core.notifications,
             quota=core.quota,
+            tag_policy=core.tag_policy,
             sessions=build_sessions(core),
             external_logins=build_external_logins(core),
         )
@@ -276,6 +285,17 @@ def _pull_stats_off(settings: Settings) -> str | None:
     return settings.pull_stats.off_because
 
 
+def _autoprune(core: Core) -> Worker:
+    assert core.tag_policy is not None
+    interval = core.tag_policy.settings.interval_s
+    lease = Lease(LeaseStore(core.engine), AUTOPRUNE_LEASE, lease_ttl_s(interval))
+    return AutoPruneWorker(core.tag_policy, lease, interval)
+
+
+def _autoprune_off(settings: Settings) -> str | None:
+    return settings.tag_policy.autoprune_off_because
+
+
 WORKERS: tuple[WorkerEntry, ...] = (
     WorkerEntry(SecurityWorker, _scanner_off, _security),
     WorkerEntry(ClairCleanupWorker, _cleanup_off, _clair_cleanup),
@@ -283,6 +303,7 @@ WORKERS: tuple[WorkerEntry, ...] = (
     WorkerEntry(AuditFlushWorker, lambda _s: None, lambda core: AuditFlushWorker(core.audit)),
     WorkerEntry(UploadActivityWorker, lambda _s: None, lambda core: UploadActivityWorker(core.registry.activity)),
     WorkerEntry(NotificationWorker, _notifications_off, _notifications),
+    WorkerEntry(AutoPruneWorker, _autoprune_off, _autoprune),
     WorkerEntry(GcWorker, _gc_off, lambda core: GcWorker(build_gc(core))),
     WorkerEntry(BlobGcWorker, _gc_off, lambda core: BlobGcWorker(build_gc(core))),
     WorkerEntry(PullStatsWorker, _pull_stats_off, _pull_stats),

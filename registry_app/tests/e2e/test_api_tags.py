@@ -136,6 +136,7 @@ def test_history_after_repush_and_paging(client: Client, api: httpx.Client) -> N
     assert set(live) == {
         "name",
         "reversion",
+        "immutable",
         "start_ts",
         "manifest_digest",
         "is_manifest_list",

@@ -168,17 +168,8 @@ def test_the_worker_process_deletes_clairs_report_of_a_manifest_deleted_on_the_s
 def test_worker_command_line(stack: Stack) -> None:
     listed = stack.registry.cli("worker", "--list").stdout.decode()
     lines = {line.split()[0]: line for line in listed.splitlines()}
-    assert set(lines) == {
-        "security",
-        "clair-cleanup",
-        "uploads",
-        "notification",
-        "gc",
-        "blob-gc",
-        "audit-flush",
-        "upload-activity",
-        "pull-stats",
-    }
+    shared = {"security", "clair-cleanup", "uploads", "notification", "autoprune", "gc", "blob-gc"}
+    assert set(lines) == shared | {"audit-flush", "upload-activity", "pull-stats"}
     assert lines["notification"].endswith("[on]") and "queue" in lines["notification"]
     assert lines["gc"].endswith("[on]") and "queue" in lines["gc"] and "queue" in lines["blob-gc"]
     assert lines["security"].endswith("[on]") and "singleton" in lines["security"]
@@ -188,5 +179,8 @@ def test_worker_command_line(stack: Stack) -> None:
     bad = stack.registry.cli("worker", "nope", "audit-flush", check=False)
     assert bad.returncode == 2
     err = bad.stderr.decode()
-    assert "nope: no such worker (workers: security, clair-cleanup, uploads, notification, gc, blob-gc)" in err
+    assert (
+        "nope: no such worker (workers: security, clair-cleanup, uploads, notification, autoprune, gc, blob-gc)"
+        in err
+    )
     assert "audit-flush: runs in every process by itself" in err

@@ -224,6 +224,7 @@ def test_the_loader_and_the_settings_import_nothing_above_them() -> None:
         "registry_app.settings",
         "registry_app.settings.ldap",
         "registry_app.settings.scanner",
+        "registry_app.settings.tag_policy",
         "registry_app.settings.web",
         "registry_app.storage.drivers",
     }

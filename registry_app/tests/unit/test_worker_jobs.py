@@ -49,11 +49,11 @@ GC = ["gc", "blob-gc"]
 
 def test_which_workers_a_process_runs(tmp_path: Path) -> None:
     plain = config(tmp_path)
-    assert names(select_workers(plain, None)) == ["uploads", "notification", *GC, *LOCAL]  # the embedded default
+    # the embedded default
+    assert names(select_workers(plain, None)) == ["uploads", "notification", "autoprune", *GC, *LOCAL]
     scanning = scanner_config(tmp_path)
-    assert names(select_workers(scanning, None)) == [
-        "security", "clair-cleanup", "uploads", "notification", *GC, *LOCAL
-    ]
+    all_on = ["security", "clair-cleanup", "uploads", "notification", "autoprune", *GC, *LOCAL]
+    assert names(select_workers(scanning, None)) == all_on
     assert names(select_workers(scanning, [])) == LOCAL  # serve --no-workers
     assert names(select_workers(scanning, ["clair-cleanup", "security", "security"])) == [
         "clair-cleanup",
@@ -61,17 +61,22 @@ def test_which_workers_a_process_runs(tmp_path: Path) -> None:
         *LOCAL,
     ]
     no_cleanup = scanner_config(tmp_path, SECURITY_SCANNER_V4_MANIFEST_CLEANUP=False)
-    assert names(select_workers(no_cleanup, None)) == ["security", "uploads", "notification", *GC, *LOCAL]
+    no_cleanup_on = ["security", "uploads", "notification", "autoprune", *GC, *LOCAL]
+    assert names(select_workers(no_cleanup, None)) == no_cleanup_on
     with pytest.raises(ConfigError) as err:
         select_workers(no_cleanup, ["nope", "audit-flush", "clair-cleanup", "upload-activity"])
     assert err.value.problems == [
-        "nope: no such worker (workers: security, clair-cleanup, uploads, notification, gc, blob-gc)",
+        "nope: no such worker (workers: security, clair-cleanup, uploads, notification, autoprune, gc, blob-gc)",
         "audit-flush: runs in every process by itself; it is not chosen by name",
         "clair-cleanup: off in this configuration (SECURITY_SCANNER_V4_MANIFEST_CLEANUP is false)",
         "upload-activity: runs in every process by itself; it is not chosen by name",
     ]
     with pytest.raises(ConfigError, match="FEATURE_SECURITY_SCANNER is not true"):
         select_workers(plain, ["security"])
+    no_prune = config(tmp_path, FEATURE_AUTO_PRUNE=False)
+    assert names(select_workers(no_prune, None)) == ["uploads", "notification", *GC, *LOCAL]
+    with pytest.raises(ConfigError, match="FEATURE_AUTO_PRUNE is false"):
+        select_workers(no_prune, ["autoprune"])
 
 
 def test_the_upload_collector_follows_its_interval(tmp_path: Path) -> None:
@@ -81,7 +86,7 @@ def test_the_upload_collector_follows_its_interval(tmp_path: Path) -> None:
         *LOCAL,
     ]
     off = config(tmp_path, REGISTRY_APP_UPLOAD_CLEANUP_INTERVAL="0s", BLOBUPLOAD_CLEANUP_FREQUENCY=60)
-    assert names(select_workers(off, None)) == ["notification", *GC, *LOCAL]
+    assert names(select_workers(off, None)) == ["notification", "autoprune", *GC, *LOCAL]
     with pytest.raises(ConfigError) as err:
         select_workers(off, ["uploads"])
     assert err.value.problems == [
@@ -89,7 +94,7 @@ def test_the_upload_collector_follows_its_interval(tmp_path: Path) -> None:
         "only `registry-app uploads cleanup` collects)"
     ]
     quay_off = config(tmp_path, BLOBUPLOAD_CLEANUP_FREQUENCY=0)
-    assert names(select_workers(quay_off, None)) == ["notification", *GC, *LOCAL]
+    assert names(select_workers(quay_off, None)) == ["notification", "autoprune", *GC, *LOCAL]
     quay_on = config(tmp_path, BLOBUPLOAD_CLEANUP_FREQUENCY=90)
     worker = build_workers(build_core(quay_on), ["uploads"]).get("uploads")
     assert isinstance(worker, UploadCollectorWorker) and worker.interval_s == 90.0
@@ -106,7 +111,7 @@ def test_gc_workers_follow_quay_keys(tmp_path: Path) -> None:
     assert isinstance(gc, GcWorker) and isinstance(blob_gc, BlobGcWorker)
     assert gc.interval_s == blob_gc.interval_s == 5.0
     gc_off = config(tmp_path, FEATURE_GARBAGE_COLLECTION=False)
-    assert names(select_workers(gc_off, None)) == ["uploads", "notification", *LOCAL]
+    assert names(select_workers(gc_off, None)) == ["uploads", "notification", "autoprune", *LOCAL]
     with pytest.raises(ConfigError, match="GARBAGE_COLLECTION_FREQUENCY is 0"):
         select_workers(config(tmp_path, GARBAGE_COLLECTION_FREQUENCY=0), ["gc"])
     scanning = build_core(scanner_config(tmp_path))

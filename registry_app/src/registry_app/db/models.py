@@ -324,6 +324,8 @@ class Tag(Base):
     lifetime_end_ms: Mapped[int | None] = mapped_column(BigInteger)
     # When set, the tag stops being live at this time (tag expiration, quay.expires-after).
     expiration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    # Quay 3.17's immutable tags: such a tag is never moved, deleted, expired or pruned.
+    immutable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class Upload(Base):
@@ -460,6 +462,8 @@ class NotifiedTag(Base):
         ForeignKey("repository_notification.id", ondelete="CASCADE"), primary_key=True
     )
     tag_id: Mapped[int] = mapped_column(ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
 class NamespaceQuota(Base):
     """A namespace's storage quota (Quay's ``userorganizationquota``): one per user or organization,
     in bytes. Consumption is not stored: it is computed from the manifests' blobs (db/quota.py)."""
@@ -483,3 +487,18 @@ class QuotaLimit(Base):
     quota_id: Mapped[int] = mapped_column(ForeignKey("namespace_quota.id", ondelete="CASCADE"), index=True)
     quota_type: Mapped[str] = mapped_column(String(16))
     percent_of_limit: Mapped[int] = mapped_column(Integer)
+class TagPolicy(Base):
+    """Auto-prune and immutability policies (Quay's NamespaceAutoPrunePolicy,
+    RepositoryAutoPrunePolicy and their immutability twins in one table): ``kind`` is
+    ``autoprune`` or ``immutability``; ``repository_id`` NULL for a namespace's policy; ``policy``
+    the JSON config as Quay stores it (method, value, tag_pattern, tag_pattern_matches)."""
+
+    __tablename__ = "tag_policy"
+    __table_args__ = (Index("ix_tag_policy_owner", "kind", "namespace_id", "repository_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    repository_id: Mapped[int | None] = mapped_column(ForeignKey("repository.id", ondelete="CASCADE"), index=True)
+    policy: Mapped[str] = mapped_column(Text)
+    created_ms: Mapped[int] = mapped_column(BigInteger)

@@ -67,7 +67,7 @@ def move_tag(conn: Connection, repo_id: int, tag: str, manifest_id: int, now: in
     expiration passed ends at its expiration time. Returns the manifest id the tag was live on."""
     t = now_ms() if now is None else now
     current = conn.execute(
-        select(T.c.id, T.c.manifest_id, T.c.expiration_ms).where(
+        select(T.c.id, T.c.manifest_id, T.c.expiration_ms, T.c.immutable).where(
             T.c.repository_id == repo_id, T.c.name == tag, T.c.lifetime_end_ms.is_(None)
         )
     ).first()
@@ -78,6 +78,8 @@ def move_tag(conn: Connection, repo_id: int, tag: str, manifest_id: int, now: in
             previous = int(current.manifest_id)
             if previous == manifest_id:
                 return previous
+            if current.immutable:
+                raise TagImmutable(tag, "overwrite")
         end = min(t, current.expiration_ms) if current.expiration_ms is not None else t
         conn.execute(update(T).where(T.c.id == current.id).values(lifetime_end_ms=end))
     conn.execute(T.insert().values(repository_id=repo_id, name=tag, manifest_id=manifest_id, lifetime_start_ms=t))
@@ -142,6 +144,16 @@ class UploadRow:
     hash_state: bytes | None
     storage_state: bytes | None = None
     updated_ms: int = 0
+
+
+class TagImmutable(Exception):
+    """An immutable tag (Quay 3.17) was to be overwritten, moved or deleted; the transaction that
+    found it is rolled back by the raise. The services turn it into their TAG_IMMUTABLE error."""
+
+    def __init__(self, tag: str, operation: str) -> None:
+        super().__init__(f"Cannot {operation} immutable tag '{tag}'")
+        self.tag = tag
+        self.operation = operation
 
 
 class MissingReferences(Exception):
@@ -562,7 +574,12 @@ class Store:
         with write_tx(self.engine) as conn:
             conn.execute(
                 update(T)
-                .where(T.c.repository_id == repo_id, T.c.name.in_(list(tags)), T.c.lifetime_end_ms.is_(None))
+                .where(
+                    T.c.repository_id == repo_id,
+                    T.c.name.in_(list(tags)),
+                    T.c.lifetime_end_ms.is_(None),
+                    T.c.immutable.is_(False),  # an immutable tag does not expire (Quay 3.17)
+                )
                 .values(expiration_ms=expiration_ms)
             )
         self.note_expiration(expiration_ms)
@@ -573,6 +590,11 @@ class Store:
             mid = conn.execute(select(M.c.id).where(M.c.repository_id == repo_id, M.c.digest == digest)).scalar()
             if mid is None:
                 return False
+            locked = conn.execute(
+                select(T.c.name).where(T.c.manifest_id == mid, T.c.immutable.is_(True), tag_alive(now_ms())).limit(1)
+            ).scalar()
+            if locked is not None:
+                raise TagImmutable(locked, "delete")
             conn.execute(delete(T).where(T.c.manifest_id == mid))
             conn.execute(delete(MC).where((MC.c.manifest_id == mid) | (MC.c.child_id == mid)))
             conn.execute(delete(MB).where(MB.c.manifest_id == mid))
@@ -584,6 +606,13 @@ class Store:
         row whose expiration passed is ended at its expiration time."""
         with write_tx(self.engine) as conn:
             t = now_ms()
+            locked = conn.execute(
+                select(T.c.id).where(
+                    T.c.repository_id == repo_id, T.c.name == tag, T.c.immutable.is_(True), tag_alive(t)
+                )
+            ).first()
+            if locked is not None:
+                raise TagImmutable(tag, "delete")
             conn.execute(
                 update(T)
                 .where(
@@ -648,6 +677,7 @@ __all__ = [
     "MissingReferences",
     "RepoRow",
     "Store",
+    "TagImmutable",
     "UploadRow",
     "UserRow",
     "move_tag",

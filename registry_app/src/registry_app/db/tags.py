@@ -35,6 +35,7 @@ class TagHistoryRow:
     manifest_digest: str
     media_type: str
     content: bytes
+    immutable: bool = False
 
     @property
     def end_ms(self) -> int | None:
@@ -51,6 +52,7 @@ class LiveTag:
     manifest_digest: str
     lifetime_start_ms: int
     expiration_ms: int | None
+    immutable: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class TagStore:
                 M.c.digest,
                 M.c.media_type,
                 M.c.content,
+                T.c.immutable,
             )
             .join(M, M.c.id == T.c.manifest_id)
             .where(T.c.repository_id == repo_id)
@@ -102,17 +105,25 @@ class TagStore:
         if active_only:
             q = q.where(tag_alive(now_ms()))
         with self.engine.connect() as conn:
-            rows = [TagHistoryRow(*r) for r in conn.execute(q)]
+            rows = [TagHistoryRow(*r[:-1], immutable=bool(r[-1])) for r in conn.execute(q)]
         return rows[:limit], len(rows) > limit
 
     def live_tag(self, repo_id: int, name: str) -> LiveTag | None:
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(T.c.id, T.c.name, T.c.manifest_id, M.c.digest, T.c.lifetime_start_ms, T.c.expiration_ms)
+                select(
+                    T.c.id,
+                    T.c.name,
+                    T.c.manifest_id,
+                    M.c.digest,
+                    T.c.lifetime_start_ms,
+                    T.c.expiration_ms,
+                    T.c.immutable,
+                )
                 .join(M, M.c.id == T.c.manifest_id)
                 .where(T.c.repository_id == repo_id, T.c.name == name, tag_alive(now_ms()))
             ).first()
-        return LiveTag(*row) if row else None
+        return LiveTag(*row[:-1], immutable=bool(row[-1])) if row else None
 
     def manifest(self, repo_id: int, digest: str) -> ManifestRow | None:
         """A manifest of the repository by digest, tagged or not."""

@@ -56,3 +56,10 @@ NotFound = _err("NotFound", "NOT_FOUND", 404)
 # Too many open uploads for one account (see services/uploads.py): the spec's TOOMANYREQUESTS.
 TooManyUploads = _err("TooManyUploads", "TOOMANYREQUESTS", 429)
 PaginationInvalid = _err("PaginationInvalid", "PAGINATION_NUMBER_INVALID", 400)
+# An immutable tag (Quay 3.17) was to be overwritten, moved or deleted: Quay's TAG_IMMUTABLE, 409,
+# with Quay's API message ("Cannot overwrite immutable tag 'v1'"), which names the tag.
+TagImmutableError = _err("TagImmutableError", "TAG_IMMUTABLE", 409)
+
+
+def tag_immutable(tag: str, operation: str) -> RegistryError:
+    return TagImmutableError(f"Cannot {operation} immutable tag '{tag}'", {"message": f"tag '{tag}' is immutable"})

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from registry_app.db.store import ManifestRow, MissingReferences, RepoRow, Store, UploadRow, now_ms
+from registry_app.db.store import ManifestRow, MissingReferences, RepoRow, Store, TagImmutable, UploadRow, now_ms
 from registry_app.observability import metrics
 from registry_app.services import manifests as mf
 from registry_app.services.auth import AuthService, Identity
@@ -41,6 +41,7 @@ from registry_app.services.errors import (
     StorageUnavailable,
     TooManyUploads,
     Unauthorized,
+    tag_immutable,
 )
 from registry_app.services.identity import IdentityError
 from registry_app.services.names import check_digest, check_tag, is_digest, split_repository
@@ -270,6 +271,8 @@ class RegistryService:
         self.on_tags_pushed: Callable[[int, str, str, list[str]], None] | None = None
         # FEATURE_IMAGE_PULL_STATS: the /v2 manifest GET records each pull (wiring sets it)
         self.pull_stats: PullStats | None = None
+        # Called with the repository and the tags a push created or moved (immutability policies).
+        self.on_tags_created: Callable[[RepoRow, list[str]], None] | None = None
         # Abandoned uploads (services/uploads.py): the bound on open ones, and the keep-alive of
         # those this process works on, so that the collector never deletes one in use.
         self.upload_settings = uploads or UploadSettings()
@@ -336,6 +339,8 @@ class RegistryService:
             return fn(*args)
         except OperationalError as exc:
             raise database_unavailable(exc) from None
+        except TagImmutable as exc:
+            raise tag_immutable(exc.tag, exc.operation) from None
 
     # -- blobs ---------------------------------------------------------------------------------
     def blob(self, acc: Access, digest: str) -> tuple[int, BlobLocation]:
@@ -715,6 +720,8 @@ class RegistryService:
             raise ManifestBlobUnknown(
                 f"index references manifest {exc.manifests[0]} which is not in {acc.name}", {"digest": exc.manifests[0]}
             ) from None
+        if tags and self.on_tags_created is not None:
+            self.on_tags_created(acc.repo, tags)  # immutability policies (services/tag_policy.py)
         if tags and parsed.media_type in mf.IMAGE_TYPES:
             self._apply_expires_after(acc.repo.id, parsed.blobs[0], tags)
         if moved and self.on_tags_pushed is not None:

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from registry_app.db.store import ManifestRow, RepoRow, Store
+from registry_app.db.store import ManifestRow, RepoRow, Store, TagImmutable
 from registry_app.db.tags import LabelRow, LiveTag, TagHistoryRow, TagStore
 from registry_app.services import client_json
 from registry_app.services import manifests as mf
-from registry_app.services.errors import NotFound, RegistryError
+from registry_app.services.errors import NotFound, RegistryError, tag_immutable
 from registry_app.services.names import TAG
 from registry_app.settings.tags import TagSettings
 from registry_app.storage.base import BlobStorage, StorageError
@@ -163,12 +163,15 @@ def _layers_size(manifest_media_type: str, doc: dict[str, Any]) -> int | None:
 
 
 class TagService:
-    def __init__(self, store: Store, storage: BlobStorage, settings: TagSettings) -> None:
+    def __init__(
+        self, store: Store, storage: BlobStorage, settings: TagSettings, immutable_can_expire: bool = False
+    ) -> None:
         self.store = store
         self.storage = storage
         self.tags = TagStore(store.engine)
         self.min_expiration_s = settings.label_expiration_min_s
         self.max_expiration_s = settings.label_expiration_max_s
+        self.immutable_can_expire = immutable_can_expire
         self.reserved_prefixes = tuple(DEFAULT_RESERVED_LABEL_PREFIXES) + settings.reserved_label_prefixes
 
     def repository(self, namespace: str, name: str) -> RepoRow | None:
@@ -226,6 +229,8 @@ class TagService:
         live = self.tags.live_tag(repo.id, tag)
         if live is None:
             raise NotFound(f"tag {tag} not found in {repo.full_name}")
+        if live.immutable and expiration is not None and not self.immutable_can_expire:
+            raise tag_immutable(tag, "set expiration on")  # Quay 3.17, without ..._CAN_EXPIRE
         new_ms: int | None = None
         if expiration is not None:
             if expiration <= time.time():
@@ -249,10 +254,16 @@ class TagService:
             self.tags.retarget(repo.id, tag, manifest.id)
         except LookupError:  # garbage-collected since it was looked up (docs/gc.md)
             raise NotFound(f"manifest {digest} not found in {repo.full_name}") from None
+        except TagImmutable as exc:
+            raise tag_immutable(exc.tag, exc.operation) from None
         return before.manifest_digest if before is not None else None
 
     def delete(self, repo: RepoRow, tag: str) -> None:
-        if not self.store.delete_tag(repo.id, tag):
+        try:
+            deleted = self.store.delete_tag(repo.id, tag)
+        except TagImmutable as exc:
+            raise tag_immutable(exc.tag, exc.operation) from None
+        if not deleted:
             raise NotFound(f"tag {tag} not found in {repo.full_name}")
 
     # -- manifests -----------------------------------------------------------------------------

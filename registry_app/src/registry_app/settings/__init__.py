@@ -33,6 +33,7 @@ from registry_app.settings.redis import RedisSettings
 from registry_app.settings.scanner import ScannerSettings
 from registry_app.settings.server import ServerSettings
 from registry_app.settings.storage import StorageSettings
+from registry_app.settings.tag_policy import TagPolicySettings
 from registry_app.settings.tags import TagSettings
 from registry_app.settings.uploads import UploadSettings
 from registry_app.settings.web import WebSettings
@@ -60,6 +61,7 @@ class Settings:
     gc: GcSettings = field(default_factory=GcSettings)
     redis: RedisSettings | None = None  # USER_EVENTS_REDIS / BUILDLOGS_REDIS; None: no Redis
     pull_stats: PullStatsSettings = field(default_factory=PullStatsSettings)
+    tag_policy: TagPolicySettings = field(default_factory=TagPolicySettings)
 
 
 def settings_from_values(
@@ -85,6 +87,7 @@ def settings_from_values(
         limits=LimitSettings.from_values(values),
         uploads=UploadSettings.from_values(values),
         tags=TagSettings.from_values(values),
+        tag_policy=TagPolicySettings.from_values(values),
         web=WebSettings.from_values(values, server.scheme),
         ldap=LdapSettings.from_values(values, config_dir) if auth.authentication_type == "LDAP" else None,
         scanner=ScannerSettings.from_values(values, server.hostname, server.scheme),
@@ -118,6 +121,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "StorageSettings",
+    "TagPolicySettings",
     "TagSettings",
     "ThrottleSettings",
     "UploadSettings",

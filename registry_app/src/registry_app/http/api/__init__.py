@@ -41,6 +41,7 @@ ROUTER_MODULES = (
     "oauthtoken",
     "notification",
     "quota",
+    "policy",
 )
 
 
@@ -73,6 +74,8 @@ def create_api(ctx: ApiContext) -> FastAPI:
         kind = {401: "invalid_token", 403: "insufficient_scope", 404: "not_found", 429: "too_many_requests"}.get(
             status, "invalid_request" if status < 500 else "server_error"
         )
+        if exc.code == "TAG_IMMUTABLE":
+            kind = "tag_immutable"  # Quay's ApiErrorType.tag_immutable
         headers = {k: v for k, v in exc.headers.items() if k != "x-scope"}
         message = exc.message
         if status >= 500:  # the detail (log_detail) is logged under a reference, never sent

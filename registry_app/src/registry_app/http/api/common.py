@@ -102,6 +102,7 @@ class ApiContext:
     external_logins: Any = None  # services.external_login.ExternalLoginService with *_LOGIN_CONFIG
     notifications: Any = None  # services.notifications.NotificationService (repository notifications)
     quota: Any = None  # services.quota.QuotaService when FEATURE_QUOTA_MANAGEMENT is on
+    tag_policy: Any = None  # services.tag_policy.TagPolicyService (auto-prune, immutability)
 
 
 def ctx_of(request: Request) -> ApiContext:

@@ -90,6 +90,26 @@ LINKS: dict[tuple[str, str, str], tuple[dict[str, str], list[tuple[str, str]]]] 
         [("get", f"{QUOTA}/limit/{{limit_id}}"), ("put", f"{QUOTA}/limit/{{limit_id}}"),
          ("delete", f"{QUOTA}/limit/{{limit_id}}")],
     ),
+    ("post", f"{ORG}/autoprunepolicy/", "201"): (
+        {"orgname": "$request.path.orgname", "policy_uuid": "$response.body#/uuid"},
+        [("get", f"{ORG}/autoprunepolicy/{{policy_uuid}}"), ("put", f"{ORG}/autoprunepolicy/{{policy_uuid}}"),
+         ("delete", f"{ORG}/autoprunepolicy/{{policy_uuid}}")],
+    ),
+    ("post", f"{REPO}/autoprunepolicy/", "201"): (
+        {"namespace": "$request.path.namespace", "repository": "$request.path.repository",
+         "policy_uuid": "$response.body#/uuid"},
+        [("get", f"{REPO}/autoprunepolicy/{{policy_uuid}}"), ("put", f"{REPO}/autoprunepolicy/{{policy_uuid}}"),
+         ("delete", f"{REPO}/autoprunepolicy/{{policy_uuid}}")],
+    ),
+    ("post", f"{ORG}/immutabilitypolicy/", "201"): (
+        {"orgname": "$request.path.orgname", "policy_uuid": "$response.body#/uuid"},
+        [("get", f"{ORG}/immutabilitypolicy/{{policy_uuid}}"), ("put", f"{ORG}/immutabilitypolicy/{{policy_uuid}}"),
+         ("delete", f"{ORG}/immutabilitypolicy/{{policy_uuid}}")],
+    ),
+    ("post", f"{P}/user/autoprunepolicy/", "201"): (
+        {"policy_uuid": "$response.body#/uuid"},
+        [("get", f"{P}/user/autoprunepolicy/{{policy_uuid}}"), ("delete", f"{P}/user/autoprunepolicy/{{policy_uuid}}")],
+    ),
     ("post", f"{P}/user/apptoken", "200"): (
         {"token_uuid": "$response.body#/token/uuid"},
         [("get", f"{P}/user/apptoken/{{token_uuid}}"), ("delete", f"{P}/user/apptoken/{{token_uuid}}")],

@@ -22,7 +22,12 @@ FALSE_WORDS = frozenset({"false", "False", "0", "FALSE", "", "null"})  # Quay's 
 
 
 def tag_service(ctx: ApiContext) -> TagService:
-    return TagService(ctx.registry.store, ctx.registry.storage, ctx.settings.tags)
+    return TagService(
+        ctx.registry.store,
+        ctx.registry.storage,
+        ctx.settings.tags,
+        immutable_can_expire=ctx.settings.tag_policy.immutable_can_expire,
+    )
 
 
 def repository_for(ctx: ApiContext, ident: Identity, namespace: str, name: str, need: str) -> RepoRow:
@@ -40,12 +45,14 @@ def format_date(seconds: float | None) -> str | None:
     return None if seconds is None else formatdate(int(seconds))
 
 
-def tag_view(record: TagRecord) -> dict[str, Any]:
+def tag_view(record: TagRecord, immutable_tags: bool = True) -> dict[str, Any]:
     row = record.row
     start_ts = row.lifetime_start_ms // 1000
     end_ms = row.end_ms
     end_ts = end_ms // 1000 if end_ms is not None else None
     out: dict[str, Any] = {"name": row.name, "reversion": False}
+    if immutable_tags:  # Quay 3.17 shows the flag while FEATURE_IMMUTABLE_TAGS is on
+        out["immutable"] = row.immutable
     if start_ts > 0:
         out["start_ts"] = start_ts
     if end_ts:
@@ -79,7 +86,8 @@ def list_repo_tags(
     records, more = tag_service(ctx).history(
         repo, page, limit, specificTag or None, filter_tag_name or None, onlyActiveTags not in FALSE_WORDS
     )
-    return {"tags": [tag_view(r) for r in records], "page": page, "has_additional": more}
+    on = ctx.tag_policy is not None and ctx.tag_policy.settings.immutable_tags
+    return {"tags": [tag_view(r, on) for r in records], "page": page, "has_additional": more}
 
 
 @router.put("/repository/{namespace}/{repository}/tag/{tag}", summary="Move a tag or change its expiration")
@@ -93,8 +101,10 @@ def change_tag(
     request: Request,
 ) -> JSONResponse:
     """Quay's ``changeTag``: ``expiration`` (Unix seconds, or null to clear) changes the live tag's
-    expiration; ``manifest_digest`` points the tag (created if needed) at a manifest of the
-    repository, without expiration. Answers 201 "Updated"."""
+    expiration; ``immutable`` (Quay 3.17; write permission sets it, admin permission unsets it)
+    makes the tag immutable or not; ``manifest_digest`` points the tag (created if needed) at a
+    manifest of the repository, without expiration. An immutable tag is neither moved nor given
+    an expiration (409 ``tag_immutable``). Answers 201 "Updated"."""
     repo = repository_for(ctx, ident, namespace, repository, "write")
     svc = tag_service(ctx)
     svc.check_tag_name(tag)
@@ -121,11 +131,15 @@ def change_tag(
                     "old_expiration_date": old_ms,
                 },
             )
+    if "immutable" in body and ctx.tag_policy is not None and ctx.tag_policy.settings.immutable_tags:
+        change_immutability(ctx, request, ident, repo, namespace, repository, tag, body["immutable"])
     if "manifest_digest" in body:
         digest = body["manifest_digest"]
         if digest is not None and not isinstance(digest, str):
             raise ApiError(400, "manifest_digest: must be a string")
         before = svc.retarget(repo, tag, digest)
+        if ctx.tag_policy is not None:
+            ctx.tag_policy.tags_created(repo, [tag])
         audit_repo(
             ctx,
             request,
@@ -135,6 +149,44 @@ def change_tag(
             {**common, "manifest_digest": digest, "original_manifest_digest": before},
         )
     return JSONResponse("Updated", status_code=201)
+
+
+def change_immutability(
+    ctx: ApiContext,
+    request: Request,
+    ident: Identity,
+    repo: RepoRow,
+    namespace: str,
+    repository: str,
+    tag: str,
+    immutable: Any,
+) -> None:
+    """The ``immutable`` field of changeTag, logged as Quay's ``change_tag_immutability``."""
+    if not isinstance(immutable, bool):
+        raise ApiError(400, "immutable: must be a boolean")
+    live = tag_service(ctx).live_tag(repo, tag)
+    if live is None:
+        raise ApiError(404, "Not Found", "not_found")
+    if not immutable and live.immutable:
+        authorize(ctx, ident, namespace, repository, "admin")  # unsetting needs the admin role
+    previous = ctx.tag_policy.set_immutable(repo, tag, immutable, live.expiration_ms is not None)
+    if previous == immutable:
+        return
+    audit_repo(
+        ctx,
+        request,
+        ident,
+        "change_tag_immutability",
+        repo,
+        {
+            "username": ident.username,
+            "repo": repository,
+            "tag": tag,
+            "namespace": namespace,
+            "immutable": immutable,
+            "previous_immutable": previous,
+        },
+    )
 
 
 @router.delete("/repository/{namespace}/{repository}/tag/{tag}", summary="Delete a tag (its history is kept)")
@@ -173,6 +225,8 @@ def restore_tag(
     svc = tag_service(ctx)
     svc.check_tag_name(tag)
     svc.retarget(repo, tag, digest)
+    if ctx.tag_policy is not None:
+        ctx.tag_policy.tags_created(repo, [tag])
     audit_repo(
         ctx,
         request,

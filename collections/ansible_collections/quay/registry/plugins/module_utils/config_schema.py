@@ -116,6 +116,14 @@ SCHEMA = {
                 'LDAP',
             ],
         },
+        'AUTO_PRUNING_POLL_PERIOD': {
+            'description': (
+                "seconds between the autoprune worker's rounds (Quay's defaul"
+                't 30)'
+            ),
+            'minimum': 1,
+            'type': 'integer',
+        },
         'BLOBUPLOAD_CLEANUP_FREQUENCY': {
             'description': (
                 'Quay: seconds between collections of abandoned uploads (used'
@@ -159,6 +167,44 @@ SCHEMA = {
             ),
             'pattern': '^(sqlite|postgresql|postgres)(\\+[a-z0-9]+)?://',
             'type': 'string',
+        },
+        'DEFAULT_NAMESPACE_AUTOPRUNE_POLICY': {
+            'additionalProperties': False,
+            'description': (
+                "Quay's default auto-prune policy, applied by the autoprune w"
+                'orker to every namespace: method number_of_tags (value: how '
+                'many tags to keep) or creation_date (value: an age such as 7'
+                'd); optional tag_pattern (a regular expression) and tag_patt'
+                'ern_matches (prune the tags that match it, or those that do '
+                'not)'
+            ),
+            'properties': {
+                'method': {
+                    'enum': [
+                        'number_of_tags',
+                        'creation_date',
+                    ],
+                    'type': 'string',
+                },
+                'tag_pattern': {
+                    'minLength': 1,
+                    'type': 'string',
+                },
+                'tag_pattern_matches': {
+                    'type': 'boolean',
+                },
+                'value': {
+                    'type': [
+                        'integer',
+                        'string',
+                    ],
+                },
+            },
+            'required': [
+                'method',
+                'value',
+            ],
+            'type': 'object',
         },
         'DEFAULT_SYSTEM_REJECT_QUOTA_BYTES': {
             'description': (
@@ -222,6 +268,13 @@ SCHEMA = {
             ),
             'type': 'boolean',
         },
+        'FEATURE_AUTO_PRUNE': {
+            'description': (
+                'auto-prune policies (/api/v1/.../autoprunepolicy/) and the a'
+                'utoprune worker; default true'
+            ),
+            'type': 'boolean',
+        },
         'FEATURE_CHANGE_TAG_EXPIRATION': {
             'type': 'boolean',
         },
@@ -236,6 +289,21 @@ SCHEMA = {
             'description': (
                 'Count pulls per tag and manifest (in Redis when USER_EVENTS_'
                 'REDIS is set) and show them at .../pull_statistics'
+            ),
+            'type': 'boolean',
+        },
+        'FEATURE_IMMUTABLE_TAGS': {
+            'description': (
+                'immutable tags and immutability policies (Quay 3.17): an imm'
+                'utable tag cannot be overwritten, moved, deleted or pruned; '
+                'default true'
+            ),
+            'type': 'boolean',
+        },
+        'FEATURE_IMMUTABLE_TAGS_CAN_EXPIRE': {
+            'description': (
+                "whether an immutable tag may carry an expiration (Quay's def"
+                'ault false)'
             ),
             'type': 'boolean',
         },
