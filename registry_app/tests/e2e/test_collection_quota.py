@@ -13,12 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from registry_app.db.engine import make_engine
-from registry_app.db.identity import IdentityStore
-from registry_app.services.identity import ALL_SCOPES, IdentityService
-from registry_app.settings import Secrets
-from tests.conftest import ADMIN
-from tests.e2e.test_collection_modules import Playbook, trust
+# The token and client fixtures of the module tests, on this module's own server (quotas on).
+from tests.e2e.test_collection_modules import Playbook, admin_token, api  # noqa: F401
 from tests.support.bundle import DEFAULT_SANS, bundle_server
 from tests.support.server import RegistryServer
 from tests.support.tls import CertificateAuthority
@@ -37,31 +33,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, test_ca: CertificateAuthori
         yield srv
 
 
-@pytest.fixture(scope="module")
-def admin_token(server: RegistryServer) -> str:
-    assert server.config_dir is not None
-    engine = make_engine(f"sqlite:///{server.config_dir.parent / 'registry.db'}")
-    try:
-        accounts = IdentityService(IdentityStore(engine), Secrets("unused: API tokens are hashed"))
-        user = accounts.store.get(ADMIN[0])
-        assert user is not None
-        return accounts.create_api_token(user, ALL_SCOPES, "collection-quota-tests")
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture
-def api(server: RegistryServer, admin_token: str) -> Iterator[httpx.Client]:
-    headers = {"authorization": f"Bearer {admin_token}"}
-    with httpx.Client(base_url=f"{server.url}/api/v1", headers=headers, verify=trust(server), timeout=60) as c:
-        yield c
-
-
 def quota_task(**args: Any) -> list[dict[str, Any]]:
     return [{"name": "quota", "quay.registry.quay_quota": {"organization": ORG, **args}}]
 
 
-def state(api: httpx.Client) -> dict[str, Any] | None:
+def state(api: httpx.Client) -> dict[str, Any] | None:  # noqa: F811
     listed = api.get(f"/organization/{ORG}/quota")
     assert listed.status_code == 200, listed.text
     quotas = [q for q in listed.json() if not q["default_config"]]
@@ -79,7 +55,7 @@ def result(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_quay_quota_check_mode_apply_idempotence_change_absent(
-    tmp_path: Path, server: RegistryServer, admin_token: str, api: httpx.Client
+    tmp_path: Path, server: RegistryServer, admin_token: str, api: httpx.Client  # noqa: F811
 ) -> None:
     assert api.post("/organization/", json={"name": ORG, "email": "q@example.com"}).status_code == 201
     book = Playbook(tmp_path, server, admin_token)
